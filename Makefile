@@ -1,0 +1,51 @@
+# mod_wsgi in Rust: build, test and run on Debian 12 (as root for installs).
+
+SHELL := /bin/bash
+MODULE := target/release/libmod_wsgi.so
+REFERENCE := /usr/lib/apache2/modules/mod_wsgi.so
+DEBIAN_PACKAGES := apache2 apache2-dev python3-dev libclang-dev libapache2-mod-wsgi-py3 wrk curl
+RUN_PORT ?= 8000
+RUN_DIR ?= /tmp/mod_wsgi-rs-run
+export PYO3_PYTHON := /usr/bin/python3
+export CARGO_TERM_COLOR := never
+
+.PHONY: all deps build run test test-reference bench install clean
+
+all: build
+
+# Installs only the Debian packages that are missing.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+
+build: deps
+	cargo build --release
+
+$(MODULE): build
+
+# Serves conf-examples/hello.wsgi on http://127.0.0.1:$(RUN_PORT) in the foreground; Ctrl-C stops it.
+run: build
+	@bash conf-examples/serve "$(CURDIR)/$(MODULE)" "$(RUN_DIR)" "$(RUN_PORT)"
+
+# Unit tests, then the integration tests against a real httpd with our module.
+test: build
+	cargo test --release --lib
+	cargo test --release --tests
+
+# The integration tests against Debian's C mod_wsgi: confirms expectations.
+test-reference: deps
+	MOD_WSGI_SO=$(REFERENCE) cargo test --release --tests
+
+bench: build
+	bench/compare
+
+install: build
+	install -m 644 $(MODULE) "$$(apxs -q LIBEXECDIR)/mod_wsgi_rs.so"
+	@echo "LoadModule wsgi_module $$(apxs -q LIBEXECDIR)/mod_wsgi_rs.so"
+
+clean:
+	cargo clean

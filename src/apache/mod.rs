@@ -1,0 +1,12 @@
+//! The only code that touches httpd and APR.
+
+pub mod brigade;
+pub mod commands;
+pub mod config;
+pub mod ffi;
+pub mod guard;
+pub mod hooks;
+pub mod log;
+pub mod pool;
+pub mod regex;
+pub mod request;

@@ -1,0 +1,332 @@
+//! One httpd request, as the handler and the WSGI layer see it.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::io;
+use std::ptr::NonNull;
+
+use super::{brigade, ffi, pool};
+use crate::python::{Level, RequestIo};
+
+/// A request_rec borrowed for the duration of a handler call.
+pub struct Request {
+    raw: NonNull<ffi::request_rec>,
+    out: *mut ffi::apr_bucket_brigade,
+}
+
+// SAFETY: httpd runs a request on one thread; the WSGI layer only touches the
+// request through a mutex while the handler thread waits in the WSGI call.
+unsafe impl Send for Request {}
+
+/// What the filesystem said about r->filename.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileKind {
+    Missing,
+    Regular,
+    Directory,
+    Other,
+}
+
+impl Request {
+    /// # Safety
+    /// `r` must be a live request that outlives the returned value.
+    pub unsafe fn from_raw(r: *mut ffi::request_rec) -> Option<Self> {
+        NonNull::new(r).map(|raw| Request { raw, out: std::ptr::null_mut() })
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::request_rec {
+        self.raw.as_ptr()
+    }
+
+    fn rec(&self) -> &ffi::request_rec {
+        // SAFETY: `raw` is live for our lifetime (from_raw's contract).
+        unsafe { self.raw.as_ref() }
+    }
+
+    pub fn pool(&self) -> *mut ffi::apr_pool_t {
+        self.rec().pool
+    }
+
+    fn str_field(&self, p: *const c_char) -> &[u8] {
+        // SAFETY: request_rec string fields are NULL or pool strings outliving the request.
+        unsafe { pool::cstr(p) }.map_or(&[], CStr::to_bytes)
+    }
+
+    pub fn handler(&self) -> &[u8] {
+        self.str_field(self.rec().handler)
+    }
+    pub fn uri(&self) -> &[u8] {
+        self.str_field(self.rec().uri)
+    }
+    pub fn filename(&self) -> &[u8] {
+        self.str_field(self.rec().filename)
+    }
+    pub fn server_hostname(&self) -> &[u8] {
+        // SAFETY: r->server is always set and lives as long as the configuration.
+        self.str_field(unsafe { (*self.rec().server).server_hostname })
+    }
+    /// The local address the connection arrived on.
+    pub fn local_ip(&self) -> &[u8] {
+        // SAFETY: r->connection is always set; local_ip is a pool string.
+        self.str_field(unsafe { (*self.rec().connection).local_ip })
+    }
+
+    /// The host the client asked for (r->hostname), if any.
+    pub fn hostname(&self) -> Option<&[u8]> {
+        Some(self.str_field(self.rec().hostname)).filter(|h| !h.is_empty())
+    }
+    pub fn server(&self) -> *mut ffi::server_rec {
+        self.rec().server
+    }
+
+    /// The port the request arrived on (ap_get_server_port's view).
+    pub fn server_port(&self) -> u16 {
+        // SAFETY: plain accessor over a live request.
+        unsafe { ffi::ap_get_server_port(self.raw.as_ptr()) }
+    }
+
+    pub fn file_kind(&self) -> FileKind {
+        match self.rec().finfo.filetype {
+            ffi::apr_filetype_e_APR_NOFILE => FileKind::Missing,
+            ffi::apr_filetype_e_APR_REG => FileKind::Regular,
+            ffi::apr_filetype_e_APR_DIR => FileKind::Directory,
+            _ => FileKind::Other,
+        }
+    }
+
+    /// Modification time of r->filename, in microseconds.
+    pub fn mtime(&self) -> i64 {
+        self.rec().finfo.mtime
+    }
+
+    pub fn allows_exec_cgi(&self) -> bool {
+        // SAFETY: plain accessor over a live request.
+        (unsafe { ffi::ap_allow_options(self.raw.as_ptr()) } as u32 & ffi::OPT_EXECCGI) != 0
+    }
+
+    pub fn method(&self) -> &[u8] {
+        self.str_field(self.rec().method)
+    }
+
+    pub fn set_handler(&mut self, name: &'static CStr) {
+        // SAFETY: a static string outlives the request.
+        unsafe { (*self.raw.as_ptr()).handler = name.as_ptr() };
+    }
+
+    pub fn set_filename(&mut self, path: &[u8]) {
+        let copy = pool::pstrdup(self.pool(), path);
+        // SAFETY: the copy lives in the request pool.
+        unsafe { (*self.raw.as_ptr()).filename = copy };
+    }
+
+    /// Per-request module state (r->request_config).
+    pub fn module_note<T>(&self) -> Option<&T> {
+        // SAFETY: our slot holds NULL or a pointer set by set_module_note::<T>.
+        unsafe {
+            let p = ffi::ap_get_module_config(self.rec().request_config, std::ptr::addr_of!(crate::wsgi_module));
+            (p as *const T).as_ref()
+        }
+    }
+
+    /// Stores a pointer to data that outlives the request (configuration).
+    pub fn set_module_note<T>(&mut self, value: &'static T) {
+        // SAFETY: request_config is a per-request vector sized for every module.
+        unsafe {
+            ffi::ap_set_module_config(self.rec().request_config, std::ptr::addr_of!(crate::wsgi_module), value as *const T as *mut _);
+        }
+    }
+
+    pub fn per_dir_config(&self) -> *mut ffi::ap_conf_vector_t {
+        self.rec().per_dir_config
+    }
+
+    /// Fills r->subprocess_env the way CGI does and returns it as pairs borrowed from the request pool.
+    pub fn cgi_variables(&self) -> Vec<(&[u8], &[u8])> {
+        // SAFETY: httpd's own CGI helpers; they write into r->subprocess_env.
+        unsafe {
+            ffi::ap_add_common_vars(self.raw.as_ptr());
+            ffi::ap_add_cgi_vars(self.raw.as_ptr());
+        }
+        self.table(self.rec().subprocess_env)
+    }
+
+    fn table(&self, t: *mut ffi::apr_table_t) -> Vec<(&[u8], &[u8])> {
+        // SAFETY: an apr_table_t is an array of apr_table_entry_t whose key/val
+        // are pool strings (val may be NULL); the table outlives the borrow.
+        unsafe {
+            let arr = &*ffi::apr_table_elts(t);
+            let entries = std::slice::from_raw_parts(arr.elts as *const ffi::apr_table_entry_t, arr.nelts as usize);
+            entries
+                .iter()
+                .filter_map(|e| Some((pool::cstr(e.key)?.to_bytes(), pool::cstr(e.val).map_or(&[][..], CStr::to_bytes))))
+                .collect()
+        }
+    }
+
+    /// The value of a request header.
+    pub fn header_in(&self, name: &CStr) -> Option<&[u8]> {
+        // SAFETY: apr_table_get returns NULL or a pool string.
+        unsafe { pool::cstr(ffi::apr_table_get(self.rec().headers_in, name.as_ptr())) }.map(CStr::to_bytes)
+    }
+
+    /// Prepares reading the body; Err is the HTTP status to answer with (411, 501, 413).
+    pub fn setup_body(&self, allow_chunked: bool) -> Result<(), c_int> {
+        let policy = if allow_chunked { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
+        // SAFETY: called once, before any body read, from the handler.
+        let status = unsafe { ffi::ap_setup_client_block(self.raw.as_ptr(), policy as c_int) };
+        if status != ffi::OK as c_int {
+            return Err(status);
+        }
+        // SAFETY: as above; sends "100 Continue" when the client asked for it.
+        unsafe { ffi::ap_should_client_block(self.raw.as_ptr()) };
+        Ok(())
+    }
+
+    fn output_brigade(&mut self) -> *mut ffi::apr_bucket_brigade {
+        if self.out.is_null() {
+            // SAFETY: a brigade in the request pool on the connection's allocator.
+            self.out = unsafe { ffi::apr_brigade_create(self.pool(), (*self.rec().connection).bucket_alloc) };
+        }
+        self.out
+    }
+
+    fn bucket_alloc(&self) -> *mut ffi::apr_bucket_alloc_t {
+        // SAFETY: r->connection is always set.
+        unsafe { (*self.rec().connection).bucket_alloc }
+    }
+
+    fn aborted(&self) -> bool {
+        // SAFETY: r->connection is always set.
+        unsafe { (*self.rec().connection).aborted != 0 }
+    }
+
+    /// Hands the brigade to the output filters and empties it.
+    fn pass(&mut self) -> io::Result<()> {
+        let bb = self.output_brigade();
+        // SAFETY: the brigade was built on this request; filters consume or set aside its buckets.
+        let status = unsafe {
+            let rv = ffi::ap_pass_brigade((*self.raw.as_ptr()).output_filters, bb);
+            ffi::apr_brigade_cleanup(bb.cast());
+            rv
+        };
+        if status != 0 || self.aborted() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed"));
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, make: impl FnOnce(*mut ffi::apr_bucket_alloc_t) -> *mut ffi::apr_bucket) {
+        let bb = self.output_brigade();
+        let bucket = make(self.bucket_alloc());
+        // SAFETY: a fresh bucket from the brigade's own allocator.
+        unsafe { brigade::insert_tail(bb, bucket) };
+    }
+
+    /// Marks the connection broken so httpd sends nothing more on it.
+    pub fn abort_connection(&mut self) {
+        // SAFETY: r->connection is always set; only this thread writes it now.
+        unsafe {
+            let c = (*self.raw.as_ptr()).connection;
+            (*c).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            (*c).aborted = 1;
+        }
+    }
+}
+
+impl RequestIo for Request {
+    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let n = unsafe { ffi::ap_get_client_block(self.raw.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::other(if self.aborted() { "client closed connection" } else { "error reading request body" }));
+        }
+        Ok(n as usize)
+    }
+
+    fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()> {
+        let pool = self.pool();
+        let r = self.raw.as_ptr();
+        // SAFETY: every string stored in the request is first copied into its pool.
+        unsafe {
+            (*r).status = status as c_int;
+            (*r).status_line = pool::pstrdup(pool, status_line.as_bytes());
+            for (name, value) in headers {
+                let v = pool::pstrdup(pool, value.as_bytes());
+                if name.eq_ignore_ascii_case("content-type") {
+                    ffi::ap_set_content_type(r, v);
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    match value.trim().parse::<i64>() {
+                        Ok(n) => ffi::ap_set_content_length(r, n),
+                        Err(_) => ffi::apr_table_addn((*r).headers_out, pool::pstrdup(pool, name.as_bytes()), v),
+                    }
+                } else {
+                    let table = if name.eq_ignore_ascii_case("www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
+                    ffi::apr_table_addn(table, pool::pstrdup(pool, name.as_bytes()), v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_body(&mut self, data: &[u8], flush: bool) -> io::Result<()> {
+        if !data.is_empty() {
+            // SAFETY: the transient bucket points at `data`, which outlives the
+            // pass below; filters that keep it past the call copy it (setaside).
+            self.append(|list| unsafe { ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), list) });
+        }
+        if flush {
+            // SAFETY: a new flush bucket on the connection's allocator.
+            self.append(|list| unsafe { ffi::apr_bucket_flush_create(list) });
+        }
+        self.pass()
+    }
+
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
+        // Our own descriptor, closed with the request pool, so the caller's file may close any time.
+        // SAFETY: dup of a descriptor the caller holds open.
+        let own = unsafe { libc::dup(fd) };
+        if own < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let pool = self.pool();
+        let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
+        let mut os_fd = own;
+        // SAFETY: wraps `own` in an apr_file_t, then registers a cleanup closing it.
+        unsafe {
+            ffi::apr_os_file_put(&mut file, &mut os_fd, (ffi::APR_FOPEN_READ | ffi::APR_FOPEN_SENDFILE_ENABLED) as i32, pool);
+            pool::attach(pool, OwnedFd(own));
+            ffi::apr_brigade_insert_file(self.output_brigade(), file, offset as ffi::apr_off_t, len as ffi::apr_off_t, pool);
+        }
+        self.pass()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        // SAFETY: a new EOS bucket on the connection's allocator.
+        self.append(|list| unsafe { ffi::apr_bucket_eos_create(list) });
+        self.pass()
+    }
+
+    fn log(&self, level: Level, msg: &str) {
+        super::log::request(self.raw.as_ptr(), level, msg);
+    }
+}
+
+/// A descriptor closed when dropped (with the pool that owns it).
+struct OwnedFd(i32);
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        // SAFETY: we own this descriptor (a dup made for one response).
+        unsafe { libc::close(self.0) };
+    }
+}
+
+impl Request {
+    /// Whether resource or content filters (beyond the protocol's) will see the body.
+    pub fn has_content_filters(&self) -> bool {
+        self.rec().output_filters != self.rec().proto_output_filters
+    }
+
+    pub fn log_error(&self, msg: &str) {
+        super::log::request(self.as_ptr(), Level::Error, msg);
+    }
+}

@@ -1,0 +1,168 @@
+//! One request: map its URL to a WSGI script, then run the script's
+//! application in this process (embedded mode).
+
+use std::ffi::c_int;
+
+use crate::apache::config::{dir_settings, main_server_state, server_state};
+use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
+use crate::apache::request::{FileKind, Request};
+use crate::apache::ffi;
+use crate::config::{AliasPattern, GroupContext, MapHeadToGet, ScriptAlias};
+use crate::python::{self, Outcome, RequestInfo};
+
+const HANDLER: &[u8] = b"wsgi-script";
+const HANDLER_MIME: &[u8] = b"application/x-httpd-wsgi";
+
+/// translate_name: the first WSGIScriptAlias(Match) that matches the URL
+/// names the script; the rest of the URL follows it, for PATH_INFO.
+pub fn translate(req: &mut Request) -> c_int {
+    let state = server_state(req.server());
+    let uri = req.uri().to_vec();
+    if uri.first() != Some(&b'/') {
+        return ffi::DECLINED;
+    }
+    for alias in &state.config.script_aliases {
+        let found = match &alias.pattern {
+            AliasPattern::Prefix(prefix) => crate::config::match_prefix(prefix, &uri).map(|n| alias.filename_for(&uri, n)),
+            AliasPattern::Regex(pattern) => state.regexes.get(pattern).and_then(|re| {
+                let (mut target, matched) = re.substitute(req.pool(), &uri, &alias.target)?;
+                target.extend_from_slice(&uri[matched.min(uri.len())..]);
+                Some(target)
+            }),
+        };
+        if let Some(target) = found {
+            req.set_filename(&target);
+            req.set_handler(c"wsgi-script");
+            // SAFETY: aliases live in the configuration pool, which outlives every request.
+            let alias: &'static ScriptAlias = unsafe { &*(alias as *const ScriptAlias) };
+            req.set_module_note(alias);
+            return ffi::OK as c_int;
+        }
+    }
+    ffi::DECLINED
+}
+
+fn http(status: u32) -> c_int {
+    status as c_int
+}
+
+pub fn handle(req: &mut Request) -> c_int {
+    if req.handler() != HANDLER && req.handler() != HANDLER_MIME {
+        return ffi::DECLINED;
+    }
+    let filename = String::from_utf8_lossy(req.filename()).into_owned();
+    let alias: Option<&ScriptAlias> = req.module_note();
+    if alias.is_none() && !req.allows_exec_cgi() {
+        req.log_error(&format!("Options ExecCGI is off in this directory: {filename}"));
+        return http(ffi::HTTP_FORBIDDEN);
+    }
+    match req.file_kind() {
+        FileKind::Missing => {
+            req.log_error(&format!("Target WSGI script not found or unable to stat: {filename}"));
+            return http(ffi::HTTP_NOT_FOUND);
+        }
+        FileKind::Directory => {
+            req.log_error(&format!("Attempt to invoke directory as WSGI application: {filename}"));
+            return http(ffi::HTTP_FORBIDDEN);
+        }
+        FileKind::Regular | FileKind::Other => {}
+    }
+
+    let state = server_state(req.server());
+    let settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
+    let mut cgi = req.cgi_variables();
+    let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
+    let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
+    let group_context = GroupContext {
+        server_hostname: &hostname,
+        port: req.server_port(),
+        request_hostname: req.hostname().map(|h| std::str::from_utf8(h).unwrap_or_default()),
+        script_name: &script_name,
+        env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
+    };
+    let process_group = crate::config::expand_process_group(&settings.process_group, &group_context);
+    let application_group = crate::config::expand_application_group(&settings.application_group, &group_context);
+
+    if !process_group.is_empty() {
+        if !main_server_state().is_some_and(|m| m.registry.contains(&process_group)) {
+            req.log_error(&format!("mod_wsgi (pid={}): No WSGI daemon process called '{process_group}' has been configured: {filename}", std::process::id()));
+            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
+        }
+        req.log_error(&format!("mod_wsgi (pid={}): Daemon mode is not available for WSGI process group '{process_group}': {filename}", std::process::id()));
+        return http(ffi::HTTP_SERVICE_UNAVAILABLE);
+    }
+    if state.config.restrict_embedded() {
+        req.log_error(&format!("mod_wsgi (pid={}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}", std::process::id()));
+        return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
+    }
+    if !python::interpreter::is_started() {
+        req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {filename}", std::process::id()));
+        return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
+    }
+    if let Err(status) = req.setup_body(settings.chunked_request) {
+        return status;
+    }
+
+    if settings.pass_authorization
+        && let Some(auth) = req.header_in(c"Authorization")
+    {
+        cgi.push((b"HTTP_AUTHORIZATION", auth));
+    }
+    if req.method() == b"HEAD" && maps_head_to_get(req, settings.map_head_to_get) {
+        for (name, value) in cgi.iter_mut() {
+            if *name == b"REQUEST_METHOD" {
+                *value = b"GET";
+            }
+        }
+    }
+    // PEP 3333 wants PATH_INFO even when empty; CGI leaves it out.
+    if !cgi.iter().any(|(k, _)| *k == b"PATH_INFO") {
+        cgi.push((b"PATH_INFO", b""));
+    }
+    let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
+    let url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
+    let info = RequestInfo {
+        cgi,
+        script_filename: &filename,
+        script_mtime: req.mtime(),
+        script_reloading: settings.script_reloading,
+        callable_object: &settings.callable_object,
+        process_group: &process_group,
+        application_group: &application_group,
+        url_scheme,
+        multithread: mpm_is_multithread(),
+        multiprocess: mpm_is_multiprocess(),
+        server_version: server_version(),
+        listener_host: &listener_host,
+        listener_port: req.server_port(),
+    };
+    // SAFETY: the WSGI layer uses this second handle only while `req` waits in run().
+    let io = unsafe { Request::from_raw(req.as_ptr()) }.expect("live request");
+    match python::run(&info, Box::new(io)) {
+        Outcome::Sent => ffi::OK as c_int,
+        Outcome::NoApplication => http(ffi::HTTP_NOT_FOUND),
+        Outcome::Failed => http(ffi::HTTP_INTERNAL_SERVER_ERROR),
+        Outcome::Aborted => {
+            req.abort_connection();
+            ffi::OK as c_int
+        }
+    }
+}
+
+/// WSGIMapHEADToGET: Auto answers HEAD as GET when output filters that may
+/// need the whole body (e.g. mod_deflate) sit before the protocol filters.
+fn maps_head_to_get(req: &Request, mode: MapHeadToGet) -> bool {
+    match mode {
+        MapHeadToGet::On => true,
+        MapHeadToGet::Off => false,
+        MapHeadToGet::Auto => req.has_content_filters(),
+    }
+}
+
+fn server_version() -> (u32, u32, u32) {
+    let mut v = ffi::ap_version_t::default();
+    // SAFETY: fills a plain struct.
+    unsafe { ffi::ap_get_server_revision(&mut v) };
+    (v.major as u32, v.minor as u32, v.patch as u32)
+}

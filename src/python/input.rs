@@ -1,0 +1,167 @@
+//! wsgi.input: the request body as a stream, read with the GIL released.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::context::RequestContext;
+
+const CHUNK: usize = 64 * 1024;
+
+#[pyclass(frozen, module = "mod_wsgi")]
+pub struct InputStream {
+    context: Arc<RequestContext>,
+    state: Mutex<Buffered>,
+}
+
+/// Bytes read from the client but not yet handed to the application.
+#[derive(Default)]
+struct Buffered {
+    data: Vec<u8>,
+    start: usize,
+    eof: bool,
+}
+
+impl Buffered {
+    fn available(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.data.len() - self.start);
+        let out = self.data[self.start..self.start + n].to_vec();
+        self.start += n;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        out
+    }
+
+    /// Reads one more piece from the client; false at the end of the body.
+    fn fill(&mut self, context: &RequestContext, want: usize) -> PyResult<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 && self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        let mut io = context.io.lock();
+        let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
+        let old = self.data.len();
+        self.data.resize(old + want.max(1), 0);
+        let result = io.read_body(&mut self.data[old..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        self.data.truncate(old + n);
+        match result {
+            Ok(0) => {
+                self.eof = true;
+                Ok(false)
+            }
+            Ok(_) => Ok(true),
+            Err(e) => Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
+        }
+    }
+}
+
+impl InputStream {
+    pub fn new(context: Arc<RequestContext>) -> Self {
+        InputStream { context, state: Mutex::new(Buffered::default()) }
+    }
+
+    /// Up to `limit` bytes (all that remain when None), blocking until that many arrive.
+    fn read_bytes(&self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        py.detach(|| {
+            let mut state = self.state.lock();
+            loop {
+                let have = state.available().len();
+                match limit {
+                    Some(n) if have >= n => break,
+                    _ => {}
+                }
+                let want = limit.map_or(CHUNK, |n| (n - have).min(CHUNK));
+                if !state.fill(&self.context, want)? {
+                    break;
+                }
+            }
+            let n = limit.unwrap_or(usize::MAX);
+            Ok(state.take(n))
+        })
+    }
+
+    /// One line including its newline, at most `limit` bytes.
+    fn read_line(&self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        py.detach(|| {
+            let mut state = self.state.lock();
+            let mut scanned = 0;
+            loop {
+                let available = state.available();
+                if let Some(i) = available[scanned..].iter().position(|&b| b == b'\n') {
+                    let end = scanned + i + 1;
+                    return Ok(state.take(limit.map_or(end, |n| n.min(end))));
+                }
+                scanned = available.len();
+                if limit.is_some_and(|n| scanned >= n) {
+                    break;
+                }
+                if !state.fill(&self.context, 8192)? {
+                    break;
+                }
+            }
+            Ok(state.take(limit.unwrap_or(usize::MAX)))
+        })
+    }
+}
+
+fn size_arg(size: Option<isize>) -> Option<usize> {
+    size.and_then(|n| usize::try_from(n).ok())
+}
+
+#[pymethods]
+impl InputStream {
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.read_bytes(py, size_arg(size))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.read_line(py, size_arg(size))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+        let lines = PyList::empty(py);
+        let hint = size_arg(hint).filter(|&n| n > 0);
+        let mut total = 0;
+        loop {
+            let line = self.read_line(py, None)?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            lines.append(PyBytes::new(py, &line))?;
+            if hint.is_some_and(|n| total >= n) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.read_line(py, None)?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+
+    fn close(&self) {}
+}

@@ -1,0 +1,178 @@
+//! Starting and stopping Python in a process, and entering it from any thread.
+//!
+//! Python is started after fork (in each Apache child), never in the parent.
+//! Each thread that runs Python gets one thread state, made on its first call
+//! and kept for the life of the process: creating one per request would cost
+//! time and wipe `threading.local` data between requests.
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use super::log_stream::{LogStream, RestrictedStream};
+use super::{Level, server_log};
+
+/// The interpreter executable the module was built against; sys.executable
+/// should name it rather than the Apache binary.
+const PYTHON_EXECUTABLE: &str = env!("MOD_WSGI_PYTHON_EXECUTABLE");
+
+/// How Python is set up in a process.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// WSGIPythonHome / python-home=.
+    pub home: Option<String>,
+    /// WSGIPythonPath / python-path=: added with site.addsitedir().
+    pub path: Vec<String>,
+    /// WSGIPythonOptimize.
+    pub optimize: i32,
+    pub restrict_stdout: bool,
+    pub restrict_stdin: bool,
+    /// What the `mod_wsgi` module tells applications about this process.
+    pub process_group: String,
+    pub maximum_processes: u32,
+    pub threads_per_process: u32,
+}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+/// The starting thread's state, released after start-up and taken back to stop.
+static MAIN_THREAD_STATE: AtomicPtr<ffi::PyThreadState> = AtomicPtr::new(std::ptr::null_mut());
+
+thread_local! {
+    static THREAD_STATE: Cell<*mut ffi::PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+pub fn is_started() -> bool {
+    STARTED.load(Ordering::Acquire)
+}
+
+/// Initialises Python in this process and releases the GIL.
+pub fn start(options: &Options) -> Result<(), String> {
+    if is_started() {
+        return Ok(());
+    }
+    // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
+    // released by PyConfig_Clear; strings passed are NUL-terminated and copied.
+    unsafe {
+        let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let config = config.assume_init_mut();
+        config.install_signal_handlers = 0;
+        config.parse_argv = 0;
+        config.optimization_level = options.optimize;
+        let program = CString::new(PYTHON_EXECUTABLE).expect("no NUL");
+        let argv0 = c"mod_wsgi";
+        let mut argv = [argv0.as_ptr()];
+        let mut status = ffi::PyConfig_SetBytesString(config, &mut config.program_name, program.as_ptr());
+        if ffi::PyStatus_Exception(status) == 0 {
+            status = ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr());
+        }
+        if ffi::PyStatus_Exception(status) == 0
+            && let Some(home) = &options.home
+        {
+            let home = CString::new(home.as_str()).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
+            status = ffi::PyConfig_SetBytesString(config, &mut config.home, home.as_ptr());
+        }
+        if ffi::PyStatus_Exception(status) == 0 {
+            status = ffi::Py_InitializeFromConfig(config);
+        }
+        ffi::PyConfig_Clear(config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            let msg = if status.err_msg.is_null() {
+                "unknown error".into()
+            } else {
+                std::ffi::CStr::from_ptr(status.err_msg).to_string_lossy().into_owned()
+            };
+            return Err(format!("Python failed to initialise: {msg}"));
+        }
+    }
+    STARTED.store(true, Ordering::Release);
+    let setup = Python::attach(|py| configure(py, options).map_err(|e| describe(py, &e)));
+    // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
+    MAIN_THREAD_STATE.store(unsafe { ffi::PyEval_SaveThread() }, Ordering::Release);
+    setup
+}
+
+/// Process-wide Python setup done once after start.
+fn configure(py: Python<'_>, options: &Options) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    let stderr = Py::new(py, LogStream::server("<stderr>", Level::Error))?;
+    sys.setattr("stderr", &stderr)?;
+    if options.restrict_stdout {
+        sys.setattr("stdout", Py::new(py, RestrictedStream::new("stdout"))?)?;
+    } else {
+        sys.setattr("stdout", Py::new(py, LogStream::server("<stdout>", Level::Error))?)?;
+    }
+    if options.restrict_stdin {
+        sys.setattr("stdin", Py::new(py, RestrictedStream::new("stdin"))?)?;
+    }
+    install_mod_wsgi_module(py, options, "")?;
+    if !options.path.is_empty() {
+        let site = py.import("site")?;
+        for dir in &options.path {
+            site.call_method1("addsitedir", (dir,))?;
+        }
+    }
+    Ok(())
+}
+
+/// The `mod_wsgi` module applications import to learn where they run.
+fn install_mod_wsgi_module(py: Python<'_>, options: &Options, application_group: &str) -> PyResult<()> {
+    let module = pyo3::types::PyModule::new(py, "mod_wsgi")?;
+    module.setattr("version", super::wsgi::MOD_WSGI_VERSION)?;
+    module.setattr("process_group", options.process_group.as_str())?;
+    module.setattr("application_group", application_group)?;
+    module.setattr("maximum_processes", options.maximum_processes)?;
+    module.setattr("threads_per_process", options.threads_per_process)?;
+    py.import("sys")?.getattr("modules")?.set_item("mod_wsgi", module)?;
+    Ok(())
+}
+
+fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let tb = err.traceback(py).and_then(|tb| tb.format().ok()).unwrap_or_default();
+    format!("{tb}{err}")
+}
+
+/// "major.minor" of the linked Python; callable before Python starts.
+pub fn version() -> String {
+    // SAFETY: Py_GetVersion returns a static string and needs no initialisation.
+    let full = unsafe { std::ffi::CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy();
+    full.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// Runs `f` with the GIL held by this thread's own thread state.
+///
+/// Panics if Python has not been started in this process.
+pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    assert!(is_started(), "Python is not initialised in this process");
+    THREAD_STATE.with(|cell| {
+        if cell.get().is_null() {
+            // SAFETY: the main interpreter exists while STARTED; a new thread state
+            // needs no GIL, and being this thread's first it becomes the one
+            // PyGILState_Ensure (and so Python::attach) resumes.
+            cell.set(unsafe { ffi::PyThreadState_New(ffi::PyInterpreterState_Main()) });
+        }
+    });
+    Python::attach(f)
+}
+
+/// Finalises Python (atexit handlers run), on the thread that started it.
+pub fn stop() {
+    if !STARTED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let state = MAIN_THREAD_STATE.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if state.is_null() {
+        return;
+    }
+    // SAFETY: `state` was saved by start() and no other thread holds the GIL
+    // once the MPM has joined its workers.
+    unsafe {
+        ffi::PyEval_RestoreThread(state);
+        if ffi::Py_FinalizeEx() < 0 {
+            server_log(Level::Error, "mod_wsgi: errors while finalising Python");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Python: the interpreter, the loading of WSGI scripts, and the WSGI call.
+//!
+//! Nothing here touches httpd: a request reaches the WSGI layer as a
+//! [`RequestIo`] plus the CGI variables, so embedded and daemon mode share it.
+
+mod context;
+mod file_wrapper;
+mod input;
+pub mod interpreter;
+mod log_stream;
+mod response;
+mod script;
+mod wsgi;
+
+use std::io;
+
+pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, run};
+
+/// Error-log severity, as httpd names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// How the WSGI layer talks to the client: implemented by an httpd request
+/// (embedded mode) and by the daemon's connection (daemon mode).
+/// Every method is called with the GIL released.
+pub trait RequestIo: Send {
+    /// Reads request-body bytes into `buf`; `Ok(0)` at the end of the body.
+    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sets the response status and headers (already validated).
+    fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()>;
+    /// Sends body bytes, pushing them to the client now when `flush`.
+    fn write_body(&mut self, data: &[u8], flush: bool) -> io::Result<()>;
+    /// Sends `len` bytes of the open file `fd` from `offset`.
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()>;
+    /// Ends the response body.
+    fn finish(&mut self) -> io::Result<()>;
+    /// Writes a line to the error log in this request's context.
+    fn log(&self, level: Level, msg: &str);
+}
+
+/// Where log lines go when no request is at hand (sys.stderr, startup errors).
+static SERVER_LOG: std::sync::OnceLock<fn(Level, &str)> = std::sync::OnceLock::new();
+
+pub fn set_server_log(sink: fn(Level, &str)) {
+    let _ = SERVER_LOG.set(sink);
+}
+
+pub(crate) fn server_log(level: Level, msg: &str) {
+    match SERVER_LOG.get() {
+        Some(sink) => sink(level, msg),
+        None => eprintln!("{msg}"),
+    }
+}

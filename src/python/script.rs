@@ -1,0 +1,104 @@
+//! Loading a WSGI script file as a module, and reloading it when it changes.
+//!
+//! The module is named `_mod_wsgi_` + md5 of the script's path and lives in
+//! sys.modules, stamped with the file's mtime, as in mod_wsgi: the application
+//! found there serves every request until the file changes.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use parking_lot::Mutex;
+use parking_lot::lock_api::RawMutex as _;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule};
+
+/// Serialises script loading in a process; taken with the GIL released.
+static LOAD_LOCK: parking_lot::RawMutex = parking_lot::RawMutex::INIT;
+
+/// Module names by script path (an md5 per request would be waste).
+static MODULE_NAMES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+struct LoadGuard;
+
+impl LoadGuard {
+    fn acquire(py: Python<'_>) -> LoadGuard {
+        py.detach(|| LOAD_LOCK.lock());
+        LoadGuard
+    }
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        // SAFETY: a LoadGuard exists only while this thread holds LOAD_LOCK.
+        unsafe { LOAD_LOCK.unlock() };
+    }
+}
+
+pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
+    if let Some(name) = MODULE_NAMES.lock().get(path) {
+        return Ok(name.clone());
+    }
+    let digest: String = py
+        .import("hashlib")?
+        .call_method1("md5", (pyo3::types::PyBytes::new(py, path.as_bytes()),))?
+        .call_method0("hexdigest")?
+        .extract()?;
+    let name = format!("_mod_wsgi_{digest}");
+    MODULE_NAMES.lock().insert(path.to_owned(), name.clone());
+    Ok(name)
+}
+
+/// Why a script could not give an application.
+pub enum LoadError {
+    /// Running the script raised; the error is to be logged with its traceback.
+    Failed(PyErr),
+}
+
+/// Returns the script's module, executing the file when it is not loaded yet
+/// or (with `reload`) when its mtime differs from the loaded one.
+/// `note` hears what is about to happen ("Loading …" / "Reloading …"), for the log.
+pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: impl Fn(&str)) -> Result<Bound<'py, PyModule>, LoadError> {
+    let name = module_name(py, path).map_err(LoadError::Failed)?;
+    let modules = py.import("sys").and_then(|sys| sys.getattr("modules")).map_err(LoadError::Failed)?;
+    let modules = modules.cast_into::<PyDict>().map_err(|e| LoadError::Failed(e.into()))?;
+    if let Some(module) = current(&modules, &name, mtime, reload) {
+        return Ok(module);
+    }
+    let _guard = LoadGuard::acquire(py);
+    // Another thread may have loaded it while this one waited.
+    if let Some(module) = current(&modules, &name, mtime, reload) {
+        return Ok(module);
+    }
+    if modules.contains(&name).unwrap_or(false) {
+        note(&format!("Reloading WSGI script '{path}'."));
+    } else {
+        note(&format!("Loading Python script file '{path}'."));
+    }
+    execute(py, &modules, &name, path, mtime).map_err(LoadError::Failed)
+}
+
+fn current<'py>(modules: &Bound<'py, PyDict>, name: &str, mtime: i64, reload: bool) -> Option<Bound<'py, PyModule>> {
+    let module = modules.get_item(name).ok()??.cast_into::<PyModule>().ok()?;
+    if reload {
+        let loaded: i64 = module.getattr("__mtime__").ok()?.extract().ok()?;
+        if loaded != mtime {
+            return None;
+        }
+    }
+    Some(module)
+}
+
+fn execute<'py>(py: Python<'py>, modules: &Bound<'py, PyDict>, name: &str, path: &str, mtime: i64) -> PyResult<Bound<'py, PyModule>> {
+    let source = std::fs::read(path).map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("unable to read '{path}': {e}")))?;
+    let module = PyModule::new(py, name)?;
+    module.setattr("__file__", path)?;
+    module.setattr("__mtime__", mtime)?;
+    let builtins = py.import("builtins")?;
+    let code = builtins.call_method1("compile", (pyo3::types::PyBytes::new(py, &source), path, "exec", 0, true))?;
+    modules.set_item(name, &module)?;
+    if let Err(err) = builtins.call_method1("exec", (code, module.dict())) {
+        let _ = modules.del_item(name);
+        return Err(err);
+    }
+    Ok(module)
+}

@@ -1,0 +1,336 @@
+//! The WSGI call: build environ, run the application, send what it returns.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PySystemExit, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use super::context::{Current, RequestContext};
+use super::file_wrapper::FileWrapper;
+use super::input::InputStream;
+use super::log_stream::{LogStream, type_name};
+use super::response::StartResponse;
+use super::script::{self, LoadError};
+use super::{Level, RequestIo, interpreter};
+
+/// The mod_wsgi release whose behaviour this module follows (mod_wsgi.version).
+pub const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
+/// The server-version token: that release, marked as this implementation.
+pub const MOD_WSGI_VERSION_STRING: &str = "4.9.4+rs";
+
+/// Everything about one request the WSGI layer needs besides its I/O.
+pub struct RequestInfo<'a> {
+    /// CGI variables (name, value) as bytes; values become latin-1 str.
+    pub cgi: Vec<(&'a [u8], &'a [u8])>,
+    pub script_filename: &'a str,
+    /// Script mtime in microseconds, compared when reloading.
+    pub script_mtime: i64,
+    pub script_reloading: bool,
+    pub callable_object: &'a str,
+    pub process_group: &'a str,
+    pub application_group: &'a str,
+    pub url_scheme: &'static str,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub server_version: (u32, u32, u32),
+    pub listener_host: &'a str,
+    pub listener_port: u16,
+}
+
+/// How a request ended, for the handler to turn into an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response was sent.
+    Sent,
+    /// The script has no such callable (404).
+    NoApplication,
+    /// Nothing was sent and the request failed (500).
+    Failed,
+    /// The response broke off after it had begun.
+    Aborted,
+}
+
+/// Runs one request through the application named by `info`.
+pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
+    let context = RequestContext::new(io, info.script_filename.to_owned());
+    let _current = Current::enter(&context);
+    let outcome = interpreter::with_gil(|py| {
+        let errors = Bound::new(py, LogStream::for_request(context.clone()));
+        let outcome = match errors {
+            Ok(errors) => {
+                let outcome = call(py, info, &context, &errors);
+                errors.get().flush_pending();
+                outcome
+            }
+            Err(err) => {
+                log_exception(py, &context, err);
+                Outcome::Failed
+            }
+        };
+        outcome
+    });
+    context.close();
+    outcome
+}
+
+fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Outcome {
+    let pid = std::process::id();
+    let note = |what: &str| {
+        let msg = format!("mod_wsgi (pid={pid}, process='{}', application='{}'): {what}", info.process_group, info.application_group);
+        context.log(Level::Info, &msg);
+    };
+    let module = match script::load(py, info.script_filename, info.script_mtime, info.script_reloading, note) {
+        Ok(module) => module,
+        Err(LoadError::Failed(err)) => {
+            let script = info.script_filename;
+            if err.is_instance_of::<PySystemExit>(py) {
+                // An unguarded app.run() / sys.exit() must not end the process.
+                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{script}'."));
+                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): SystemExit exception raised by WSGI script '{script}' ignored."));
+                log_traceback(py, context, &err);
+            } else {
+                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{script}'."));
+                log_exception(py, context, err);
+            }
+            return Outcome::Failed;
+        }
+    };
+    let Ok(app) = module.getattr(info.callable_object) else {
+        context.log(
+            Level::Error,
+            &format!("mod_wsgi (pid={pid}): Target WSGI script '{}' does not contain WSGI application '{}'.", info.script_filename, info.callable_object),
+        );
+        return Outcome::NoApplication;
+    };
+    let result = environ(py, info, context, errors)
+        .and_then(|environ| app.call1((environ, StartResponse::new(context.clone()))));
+    let outcome = match result {
+        Ok(result) => {
+            let outcome = respond(py, context, &result);
+            let closed = close(py, &result);
+            match (outcome, closed) {
+                (Ok(outcome), Ok(())) => outcome,
+                (Err(err), _) | (Ok(_), Err(err)) => failure(py, context, err),
+            }
+        }
+        Err(err) => failure(py, context, err),
+    };
+    outcome
+}
+
+/// Logs an application error; the status depends on whether headers went out.
+fn failure(py: Python<'_>, context: &RequestContext, err: PyErr) -> Outcome {
+    let broken_pipe = err.is_instance_of::<ClientGone>(py);
+    if broken_pipe {
+        context.log(Level::Debug, &format!("mod_wsgi (pid={}): {}", std::process::id(), err.value(py)));
+    } else {
+        log_exception(py, context, err);
+    }
+    if context.response.lock().headers_sent { Outcome::Aborted } else { Outcome::Failed }
+}
+
+pyo3::create_exception!(mod_wsgi, ClientGone, PyOSError, "The client closed the connection while the response was being sent.");
+
+/// Logs "Exception occurred processing WSGI script" and the traceback, one line per entry.
+fn log_exception(py: Python<'_>, context: &RequestContext, err: PyErr) {
+    context.log(Level::Error, &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{}'.", std::process::id(), context.script));
+    log_traceback(py, context, &err);
+}
+
+fn log_traceback(py: Python<'_>, context: &RequestContext, err: &PyErr) {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py))))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(chunks) => {
+            for line in chunks.iter().flat_map(|chunk| chunk.lines()) {
+                context.log(Level::Error, line);
+            }
+        }
+        Err(_) => context.log(Level::Error, &err.to_string()),
+    }
+}
+
+fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => PyString::new(py, s),
+        _ => PyString::new(py, &bytes.iter().map(|&b| b as char).collect::<String>()),
+    }
+}
+
+fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'py, LogStream>) -> PyResult<Bound<'py, PyDict>> {
+    let env = PyDict::new(py);
+    for (name, value) in &info.cgi {
+        env.set_item(text(py, name), text(py, value))?;
+    }
+    env.set_item("wsgi.version", (1, 0))?;
+    env.set_item("wsgi.multithread", info.multithread)?;
+    env.set_item("wsgi.multiprocess", info.multiprocess)?;
+    env.set_item("wsgi.run_once", false)?;
+    env.set_item("wsgi.url_scheme", info.url_scheme)?;
+    env.set_item("wsgi.errors", errors)?;
+    env.set_item("wsgi.input", Bound::new(py, InputStream::new(context.clone()))?)?;
+    env.set_item("wsgi.input_terminated", true)?;
+    env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+    env.set_item("apache.version", info.server_version)?;
+    env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
+    env.set_item("mod_wsgi.process_group", info.process_group)?;
+    env.set_item("mod_wsgi.application_group", info.application_group)?;
+    env.set_item("mod_wsgi.callable_object", info.callable_object)?;
+    env.set_item("mod_wsgi.request_handler", "wsgi-script")?;
+    env.set_item("mod_wsgi.handler_script", "")?;
+    env.set_item("mod_wsgi.script_reloading", if info.script_reloading { "1" } else { "0" })?;
+    env.set_item("mod_wsgi.listener_host", info.listener_host)?;
+    env.set_item("mod_wsgi.listener_port", info.listener_port.to_string())?;
+    Ok(env)
+}
+
+/// Sends the application's iterable.
+fn respond(py: Python<'_>, context: &RequestContext, result: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    if let Ok(wrapper) = result.cast::<FileWrapper>()
+        && send_file(py, context, wrapper.get())?
+    {
+        return Ok(Outcome::Sent);
+    }
+    if let Ok(list) = result.cast::<PyList>() {
+        for item in list.iter() {
+            send_chunk(py, context, chunk_bytes(&item)?.as_bytes(), false)?;
+        }
+    } else if let Ok(tuple) = result.cast::<PyTuple>() {
+        for item in tuple.iter() {
+            send_chunk(py, context, chunk_bytes(&item)?.as_bytes(), false)?;
+        }
+    } else {
+        for item in result.try_iter()? {
+            let item = item?;
+            send_chunk(py, context, chunk_bytes(&item)?.as_bytes(), true)?;
+        }
+    }
+    finish(py, context)?;
+    Ok(Outcome::Sent)
+}
+
+fn chunk_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
+    item.cast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err(format!("sequence of byte string values expected, value of type {} found", type_name(item))))
+}
+
+/// Takes the status and headers for sending, once; errors if start_response was not called.
+fn take_headers(context: &RequestContext) -> PyResult<Option<(u16, String, Vec<(String, String)>)>> {
+    let mut state = context.response.lock();
+    if state.headers_sent {
+        return Ok(None);
+    }
+    let status = state.status.clone().ok_or_else(|| PyRuntimeError::new_err("response has not been started"))?;
+    state.headers_sent = true;
+    Ok(Some((status.code, status.line, state.headers.clone())))
+}
+
+fn io_error(err: std::io::Error) -> PyErr {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        ClientGone::new_err(format!("Apache/mod_wsgi failed to write response data: {err}"))
+    } else {
+        PyOSError::new_err(format!("Apache/mod_wsgi failed to write response data: {err}"))
+    }
+}
+
+fn with_io<R: Send>(py: Python<'_>, context: &RequestContext, f: impl FnOnce(&mut dyn RequestIo) -> std::io::Result<R> + Send) -> PyResult<R> {
+    py.detach(|| {
+        let mut io = context.io.lock();
+        let io = io.as_mut().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "request has finished"))?;
+        f(io.as_mut())
+    })
+    .map_err(io_error)
+}
+
+/// Sends one body chunk (headers first if they have not gone yet), cut at
+/// the declared Content-Length.
+pub fn send_chunk(py: Python<'_>, context: &RequestContext, data: &[u8], flush: bool) -> PyResult<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let headers = take_headers(context)?;
+    let data = {
+        let mut state = context.response.lock();
+        let allowed = state.content_length.map_or(data.len() as u64, |cl| cl.saturating_sub(state.body_sent).min(data.len() as u64));
+        state.body_sent += allowed;
+        &data[..allowed as usize]
+    };
+    if data.is_empty() && headers.is_none() {
+        return Ok(());
+    }
+    with_io(py, context, |io| {
+        if let Some((code, line, headers)) = &headers {
+            io.send_headers(*code, line, headers)?;
+        }
+        io.write_body(data, flush)
+    })
+}
+
+/// Ends the body, sending the headers if no chunk carried them.
+fn finish(py: Python<'_>, context: &RequestContext) -> PyResult<()> {
+    let headers = take_headers(context)?;
+    with_io(py, context, |io| {
+        if let Some((code, line, headers)) = &headers {
+            io.send_headers(*code, line, headers)?;
+        }
+        io.finish()
+    })
+}
+
+/// Sends a wrapped plain file straight from its descriptor. False when the
+/// file-like is not a regular file, so the caller iterates it instead.
+fn send_file(py: Python<'_>, context: &RequestContext, wrapper: &FileWrapper) -> PyResult<bool> {
+    let filelike = wrapper.filelike.bind(py);
+    let Some(fd) = filelike.call_method0("fileno").ok().and_then(|fd| fd.extract::<i32>().ok()) else {
+        return Ok(false);
+    };
+    let Some(offset) = filelike.call_method0("tell").ok().and_then(|pos| pos.extract::<u64>().ok()) else {
+        return Ok(false);
+    };
+    // SAFETY: fstat on a descriptor the file object holds open; `st` is plain data.
+    let size = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Ok(false);
+        }
+        st.st_size as u64
+    };
+    let mut len = size.saturating_sub(offset);
+    {
+        let mut state = context.response.lock();
+        if state.status.is_none() {
+            return Err(PyRuntimeError::new_err("response has not been started"));
+        }
+        match state.content_length {
+            Some(cl) => len = len.min(cl.saturating_sub(state.body_sent)),
+            None if !state.headers_sent => {
+                state.headers.push(("Content-Length".into(), len.to_string()));
+                state.content_length = Some(len);
+            }
+            None => {}
+        }
+        state.body_sent += len;
+    }
+    let headers = take_headers(context)?;
+    with_io(py, context, |io| {
+        if let Some((code, line, headers)) = &headers {
+            io.send_headers(*code, line, headers)?;
+        }
+        if len > 0 {
+            io.send_file(fd, offset, len)?;
+        }
+        io.finish()
+    })?;
+    Ok(true)
+}
+
+/// PEP 3333: the iterable's close() runs whatever happened.
+fn close(_py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if result.hasattr("close")? {
+        result.call_method0("close")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+# Raises before start_response.
+def application(environ, start_response):
+    raise RuntimeError('marker-app-exception')

@@ -1,0 +1,188 @@
+//! The WSGI environ in embedded mode: CGI variables, wsgi.* and mod_wsgi.* keys, and the
+//! Authorization header's opt-in.
+
+mod support;
+
+use support::{parse_kv, py_str, server};
+
+fn environ_server() -> support::Server {
+    server()
+        .app("environ.wsgi")
+        .config("WSGIScriptAlias /app @DIR@/environ.wsgi\n")
+        .start()
+}
+
+#[test]
+fn cgi_variables_are_set_from_the_request() {
+    let s = environ_server();
+    let r = s.request(
+        "POST",
+        "/app/some/path?a=1&b=%20x",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Custom-Header", "custom value"),
+            ("User-Agent", "wsgi-tests"),
+        ],
+        b"a=b",
+    );
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    let env = parse_kv(&r.text());
+    let port = s.port().to_string();
+    let expect = [
+        ("REQUEST_METHOD", "POST".to_string()),
+        ("SCRIPT_NAME", "/app".to_string()),
+        ("PATH_INFO", "/some/path".to_string()),
+        ("QUERY_STRING", "a=1&b=%20x".to_string()),
+        ("REQUEST_URI", "/app/some/path?a=1&b=%20x".to_string()),
+        (
+            "CONTENT_TYPE",
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("CONTENT_LENGTH", "3".to_string()),
+        ("HTTP_X_CUSTOM_HEADER", "custom value".to_string()),
+        ("HTTP_USER_AGENT", "wsgi-tests".to_string()),
+        ("HTTP_HOST", format!("127.0.0.1:{port}")),
+        ("SERVER_NAME", "127.0.0.1".to_string()),
+        ("SERVER_PORT", port.clone()),
+        ("SERVER_ADDR", "127.0.0.1".to_string()),
+        ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
+        ("REMOTE_ADDR", "127.0.0.1".to_string()),
+        ("REQUEST_SCHEME", "http".to_string()),
+        ("GATEWAY_INTERFACE", "CGI/1.1".to_string()),
+        (
+            "SCRIPT_FILENAME",
+            format!("{}/environ.wsgi", s.dir().display()),
+        ),
+        ("DOCUMENT_ROOT", format!("{}/htdocs", s.dir().display())),
+        (
+            "CONTEXT_DOCUMENT_ROOT",
+            format!("{}/htdocs", s.dir().display()),
+        ),
+        ("CONTEXT_PREFIX", String::new()),
+    ];
+    for (key, value) in expect {
+        assert_eq!(env.get(key), Some(&py_str(&value)), "{key} in {env:#?}");
+    }
+    // Content-Type and Content-Length are not duplicated as HTTP_*.
+    assert!(!env.contains_key("HTTP_CONTENT_TYPE"), "{env:#?}");
+    assert!(!env.contains_key("HTTP_CONTENT_LENGTH"), "{env:#?}");
+    // REMOTE_PORT is the client's ephemeral port, as a str.
+    let remote_port = env["REMOTE_PORT"].trim_matches('\'');
+    assert!(remote_port.parse::<u16>().is_ok_and(|p| p > 0), "{env:#?}");
+    assert!(
+        env["SERVER_SOFTWARE"].starts_with("'Apache/2.4"),
+        "{env:#?}"
+    );
+    // Every CGI variable is a str.
+    assert_eq!(env["non_str_cgi"], "[]");
+}
+
+#[test]
+fn header_with_underscore_is_dropped_and_get_has_no_content_headers() {
+    let s = environ_server();
+    // Apache drops headers whose names contain '_' (they would be ambiguous with '-').
+    let r = s.request("GET", "/app", &[("X_Under", "1"), ("X-Dash", "2")], b"");
+    assert_eq!(r.status, 200);
+    let env = parse_kv(&r.text());
+    assert_eq!(env.get("HTTP_X_DASH").map(String::as_str), Some("'2'"));
+    assert!(!env.contains_key("HTTP_X_UNDER"), "{env:#?}");
+    assert!(!env.contains_key("CONTENT_LENGTH"), "{env:#?}");
+    assert!(!env.contains_key("CONTENT_TYPE"), "{env:#?}");
+    assert_eq!(env["QUERY_STRING"], "''");
+    assert_eq!(env["REQUEST_METHOD"], "'GET'");
+}
+
+#[test]
+fn wsgi_keys_follow_pep_3333() {
+    let s = environ_server();
+    let env = s.get_kv("/app");
+    assert_eq!(env["wsgi.version"], "(1, 0)");
+    assert_eq!(env["wsgi.url_scheme"], "'http'");
+    // mpm_event: threads, and (ServerLimit 1) a single process.
+    assert_eq!(env["wsgi.multithread"], "True");
+    assert_eq!(env["wsgi.multiprocess"], "False");
+    assert_eq!(env["wsgi.run_once"], "False");
+    assert_eq!(env["wsgi.input_terminated"], "True");
+    for key in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper"] {
+        assert!(env.contains_key(key), "{key} missing: {env:#?}");
+    }
+}
+
+#[test]
+fn mod_wsgi_keys_describe_the_request_handling() {
+    let s = environ_server();
+    let env = s.get_kv("/app/x");
+    assert_eq!(env["mod_wsgi.process_group"], "''");
+    // Default application group %{RESOURCE}: host:port|SCRIPT_NAME.
+    assert_eq!(
+        env["mod_wsgi.application_group"],
+        py_str(&format!("127.0.0.1:{}|/app", s.port()))
+    );
+    assert_eq!(env["mod_wsgi.callable_object"], "'application'");
+    assert_eq!(env["mod_wsgi.script_reloading"], "'1'");
+    assert_eq!(env["mod_wsgi.request_handler"], "'wsgi-script'");
+    assert_eq!(env["mod_wsgi.listener_host"], "'127.0.0.1'");
+    assert_eq!(env["mod_wsgi.listener_port"], py_str(&s.port().to_string()));
+    for key in ["mod_wsgi.version", "apache.version"] {
+        let v = &env[key];
+        assert!(
+            v.starts_with('(') && v.ends_with(')') && v.split(',').count() == 3,
+            "{key} should be a 3-tuple of ints, got {v}"
+        );
+    }
+    assert!(
+        env["apache.version"].starts_with("(2, 4, "),
+        "{}",
+        env["apache.version"]
+    );
+}
+
+#[test]
+fn application_group_for_a_root_mount_has_empty_script_name() {
+    let s = server()
+        .app("environ.wsgi")
+        .config("WSGIScriptAlias / @DIR@/environ.wsgi\n")
+        .start();
+    let env = s.get_kv("/");
+    assert_eq!(env["SCRIPT_NAME"], "''");
+    assert_eq!(
+        env["mod_wsgi.application_group"],
+        py_str(&format!("127.0.0.1:{}|", s.port()))
+    );
+}
+
+#[test]
+fn authorization_header_is_hidden_by_default() {
+    let s = environ_server();
+    let r = s.request(
+        "GET",
+        "/app",
+        &[("Authorization", "Basic dXNlcjpwYXNz")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let env = parse_kv(&r.text());
+    assert!(!env.contains_key("HTTP_AUTHORIZATION"), "{env:#?}");
+}
+
+#[test]
+fn authorization_header_is_passed_when_enabled() {
+    let s = server()
+        .app("environ.wsgi")
+        .config(
+            "WSGIScriptAlias /global @DIR@/environ.wsgi\n\
+             WSGIScriptAlias /option @DIR@/environ.wsgi pass-authorization=On\n\
+             <Location /global>\n  WSGIPassAuthorization On\n</Location>\n",
+        )
+        .start();
+    for path in ["/global", "/option"] {
+        let r = s.request("GET", path, &[("Authorization", "Basic dXNlcjpwYXNz")], b"");
+        assert_eq!(r.status, 200);
+        let env = parse_kv(&r.text());
+        assert_eq!(
+            env.get("HTTP_AUTHORIZATION").map(String::as_str),
+            Some("'Basic dXNlcjpwYXNz'"),
+            "{path}: {env:#?}"
+        );
+    }
+}
