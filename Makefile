@@ -33,8 +33,7 @@ run: build
 
 # Unit tests, then the integration tests against a real httpd with our module.
 test: build
-	cargo test --release --lib
-	cargo test --release --tests
+	cargo test --release
 
 # The integration tests against Debian's C mod_wsgi: confirms expectations.
 test-reference: deps

@@ -494,6 +494,25 @@ impl Server {
         self.port
     }
 
+    /// Sends `sig` (e.g. "USR1" for a graceful restart) to the Apache parent.
+    pub fn signal_parent(&self, sig: &str) {
+        signal(sig, self.child.as_ref().expect("running").id());
+    }
+
+    /// Stops Apache with SIGTERM; true when it and its children exited by
+    /// themselves within `within` (nothing had to be killed).
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let pid = child.id();
+        signal("TERM", pid);
+        let clean = wait_exit(&mut child, within) && group_members(pid).is_empty();
+        self.child = Some(child);
+        self.stop();
+        clean
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
