@@ -83,6 +83,7 @@ pub fn handle(req: &mut Request) -> c_int {
     };
     let process_group = crate::config::expand_process_group(&settings.process_group, &group_context);
     let application_group = crate::config::expand_application_group(&settings.application_group, &group_context);
+    let callable_object = crate::config::expand_callable_object(Some(&settings.callable_object), group_context.env);
 
     if !process_group.is_empty() {
         if !main_server_state().is_some_and(|m| m.registry.contains(&process_group)) {
@@ -116,10 +117,12 @@ pub fn handle(req: &mut Request) -> c_int {
             }
         }
     }
-    // PEP 3333 wants PATH_INFO even when empty; CGI leaves it out.
+    // PEP 3333 wants PATH_INFO even when empty; CGI leaves it out. PATH is
+    // Apache's own search path, not part of the request (mod_wsgi drops it).
     if !cgi.iter().any(|(k, _)| *k == b"PATH_INFO") {
         cgi.push((b"PATH_INFO", b""));
     }
+    cgi.retain(|(k, _)| *k != b"PATH");
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
     let url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
     let info = RequestInfo {
@@ -127,7 +130,7 @@ pub fn handle(req: &mut Request) -> c_int {
         script_filename: &filename,
         script_mtime: req.mtime(),
         script_reloading: settings.script_reloading,
-        callable_object: &settings.callable_object,
+        callable_object: &callable_object,
         process_group: &process_group,
         application_group: &application_group,
         url_scheme,
@@ -136,6 +139,10 @@ pub fn handle(req: &mut Request) -> c_int {
         server_version: server_version(),
         listener_host: &listener_host,
         listener_port: req.server_port(),
+        request_id: req.log_id(),
+        request_start: req.request_time(),
+        enable_sendfile: settings.enable_sendfile,
+        ignore_activity: settings.ignore_activity,
     };
     // SAFETY: the WSGI layer uses this second handle only while `req` waits in run().
     let io = unsafe { Request::from_raw(req.as_ptr()) }.expect("live request");

@@ -64,6 +64,25 @@ impl Request {
         // SAFETY: r->server is always set and lives as long as the configuration.
         self.str_field(unsafe { (*self.rec().server).server_hostname })
     }
+    /// When the request arrived (microseconds since the epoch).
+    pub fn request_time(&self) -> i64 {
+        self.rec().request_time
+    }
+
+    /// The request's log id (as in `%L` log formats), made on first use.
+    pub fn log_id(&self) -> String {
+        let r = self.raw.as_ptr();
+        // SAFETY: the generate_log_id hook stores a pool string in `id`.
+        unsafe {
+            if (*r).log_id.is_null() {
+                let mut id: *const c_char = std::ptr::null();
+                ffi::ap_run_generate_log_id((*r).connection, r, &mut id);
+                (*r).log_id = id;
+            }
+        }
+        String::from_utf8_lossy(self.str_field(self.rec().log_id)).into_owned()
+    }
+
     /// The local address the connection arrived on.
     pub fn local_ip(&self) -> &[u8] {
         // SAFETY: r->connection is always set; local_ip is a pool string.
@@ -233,8 +252,8 @@ impl Request {
 }
 
 impl RequestIo for Request {
-    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: reads at most buf.len() bytes into buf.
+    fn read_body(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        // SAFETY: writes at most buf.len() bytes into buf and returns how many.
         let n = unsafe { ffi::ap_get_client_block(self.raw.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(io::Error::other(if self.aborted() { "client closed connection" } else { "error reading request body" }));

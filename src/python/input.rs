@@ -53,10 +53,13 @@ impl Buffered {
         let mut io = context.io.lock();
         let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
         let old = self.data.len();
-        self.data.resize(old + want.max(1), 0);
-        let result = io.read_body(&mut self.data[old..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.data.truncate(old + n);
+        self.data.reserve(want.max(1));
+        let spare = &mut self.data.spare_capacity_mut()[..want.max(1)];
+        let result = io.read_body(spare);
+        if let Ok(n) = result {
+            // SAFETY: read_body initialised the first n bytes of the spare capacity.
+            unsafe { self.data.set_len(old + n) };
+        }
         match result {
             Ok(0) => {
                 self.eof = true;
@@ -93,6 +96,40 @@ impl InputStream {
         })
     }
 
+    /// read(n) with nothing buffered: the client's bytes go straight into
+    /// the bytes object returned (one copy), as most uploads are read.
+    /// None when buffered data must be served first.
+    fn read_direct<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        // Uncontended unless the application shares wsgi.input across threads.
+        let Some(mut state) = self.state.try_lock() else { return Ok(None) };
+        if !state.available().is_empty() || n > 16 * 1024 * 1024 {
+            return Ok(None);
+        }
+        if state.eof {
+            return Ok(Some(PyBytes::new(py, b"")));
+        }
+        let mut eof = false;
+        let bytes = new_bytes_uninit(py, n, |buf| {
+            let got;
+            (got, eof) = py.detach(|| -> PyResult<(usize, bool)> {
+                let mut io = self.context.io.lock();
+                let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match io.read_body(&mut buf[filled..]) {
+                        Ok(0) => return Ok((filled, true)),
+                        Ok(k) => filled += k,
+                        Err(e) => return Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
+                    }
+                }
+                Ok((filled, false))
+            })?;
+            Ok(got)
+        })?;
+        state.eof |= eof;
+        Ok(Some(bytes))
+    }
+
     /// One line including its newline, at most `limit` bytes.
     fn read_line(&self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
         py.detach(|| {
@@ -117,6 +154,45 @@ impl InputStream {
     }
 }
 
+unsafe extern "C" {
+    /// CPython's in-place shrink of a fresh bytes object (not in pyo3's ffi).
+    fn _PyBytes_Resize(bytes: *mut *mut pyo3::ffi::PyObject, size: pyo3::ffi::Py_ssize_t) -> std::ffi::c_int;
+}
+
+/// A bytes object of at most `n` bytes whose contents `fill` writes
+/// directly (returning how many), with no zeroing or second copy.
+fn new_bytes_uninit<'py>(
+    py: Python<'py>,
+    n: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> PyResult<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new, unshared bytes
+    // object with n writable bytes (uninitialised) or NULL with an exception.
+    let mut raw = unsafe { pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as pyo3::ffi::Py_ssize_t) };
+    if raw.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: the buffer is n bytes long and only we hold the object.
+    let buf = unsafe { std::slice::from_raw_parts_mut(pyo3::ffi::PyBytes_AsString(raw).cast::<std::mem::MaybeUninit<u8>>(), n) };
+    let filled = match fill(buf) {
+        Ok(k) => k.min(n),
+        Err(err) => {
+            // SAFETY: drop our only reference.
+            unsafe { pyo3::ffi::Py_DECREF(raw) };
+            return Err(err);
+        }
+    };
+    // SAFETY: `filled` bytes are initialised; shrinking a fresh bytes object
+    // that nobody else references is what _PyBytes_Resize is for (it frees
+    // and NULLs `raw` on failure).
+    unsafe {
+        if filled < n && _PyBytes_Resize(&mut raw, filled as pyo3::ffi::Py_ssize_t) != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Bound::from_owned_ptr(py, raw).cast_into_unchecked())
+    }
+}
+
 fn size_arg(size: Option<isize>) -> Option<usize> {
     size.and_then(|n| usize::try_from(n).ok())
 }
@@ -125,6 +201,11 @@ fn size_arg(size: Option<isize>) -> Option<usize> {
 impl InputStream {
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        if let Some(n) = size_arg(size).filter(|&n| n > 0)
+            && let Some(bytes) = self.read_direct(py, n)?
+        {
+            return Ok(bytes);
+        }
         let data = self.read_bytes(py, size_arg(size))?;
         Ok(PyBytes::new(py, &data))
     }

@@ -13,6 +13,7 @@ mod script;
 mod wsgi;
 
 use std::io;
+use std::mem::MaybeUninit;
 
 pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, run};
 
@@ -31,7 +32,9 @@ pub enum Level {
 /// Every method is called with the GIL released.
 pub trait RequestIo: Send {
     /// Reads request-body bytes into `buf`; `Ok(0)` at the end of the body.
-    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// On `Ok(n)` the first `n` bytes of `buf` are initialised. (The buffer
+    /// may be uninitialised so that large bodies are not zeroed first.)
+    fn read_body(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize>;
     /// Sets the response status and headers (already validated).
     fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()>;
     /// Sends body bytes, pushing them to the client now when `flush`.

@@ -36,6 +36,38 @@ pub struct RequestInfo<'a> {
     pub server_version: (u32, u32, u32),
     pub listener_host: &'a str,
     pub listener_port: u16,
+    pub request_id: String,
+    /// When the request arrived, in microseconds since the epoch.
+    pub request_start: i64,
+    pub enable_sendfile: bool,
+    pub ignore_activity: bool,
+}
+
+/// Requests this process has started, for mod_wsgi.total_requests.
+static TOTAL_REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static NEXT_THREAD_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// (mod_wsgi.thread_id, requests this thread ran before the current one).
+    static THREAD_COUNTERS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Counts one more request on this thread: (thread id, its earlier requests, process's earlier requests).
+fn count_request() -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let total = TOTAL_REQUESTS.fetch_add(1, Relaxed);
+    THREAD_COUNTERS.with(|c| {
+        let (mut id, done) = c.get();
+        if id == 0 {
+            id = NEXT_THREAD_ID.fetch_add(1, Relaxed);
+        }
+        c.set((id, done + 1));
+        (id, done, total)
+    })
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 /// How a request ended, for the handler to turn into an HTTP status.
@@ -55,26 +87,55 @@ pub enum Outcome {
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
     let context = RequestContext::new(io, info.script_filename.to_owned());
     let _current = Current::enter(&context);
-    let outcome = interpreter::with_gil(|py| {
+    let (outcome, buffered) = interpreter::with_gil(|py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));
-        let outcome = match errors {
+        match errors {
             Ok(errors) => {
-                let outcome = call(py, info, &context, &errors);
+                let result = call(py, info, &context, &errors);
                 errors.get().flush_pending();
-                outcome
+                result
             }
             Err(err) => {
                 log_exception(py, &context, err);
-                Outcome::Failed
+                (Outcome::Failed, None)
             }
-        };
-        outcome
+        }
     });
+    if let Some(buffered) = buffered {
+        buffered.send(&context);
+    }
     context.close();
     outcome
 }
 
-fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Outcome {
+/// Responses up to this size are copied out of Python and sent after the
+/// GIL is released, so the request takes the GIL once instead of twice.
+const BUFFERED_LIMIT: usize = 64 * 1024;
+
+/// A small complete response, held in Rust until the GIL is released.
+struct Buffered {
+    headers: Option<(u16, String, Vec<(String, String)>)>,
+    body: Vec<u8>,
+}
+
+impl Buffered {
+    fn send(self, context: &RequestContext) {
+        let mut io = context.io.lock();
+        let Some(io) = io.as_mut() else { return };
+        let sent = (|| {
+            if let Some((code, line, headers)) = &self.headers {
+                io.send_headers(*code, line, headers)?;
+            }
+            io.write_body(&self.body, false)?;
+            io.finish()
+        })();
+        if let Err(err) = sent {
+            io.log(Level::Debug, &format!("mod_wsgi (pid={}): Apache/mod_wsgi failed to write response data: {err}", std::process::id()));
+        }
+    }
+}
+
+fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> (Outcome, Option<Buffered>) {
     let pid = std::process::id();
     let note = |what: &str| {
         let msg = format!("mod_wsgi (pid={pid}, process='{}', application='{}'): {what}", info.process_group, info.application_group);
@@ -93,7 +154,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
                 context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{script}'."));
                 log_exception(py, context, err);
             }
-            return Outcome::Failed;
+            return (Outcome::Failed, None);
         }
     };
     let Ok(app) = module.getattr(info.callable_object) else {
@@ -101,22 +162,68 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
             Level::Error,
             &format!("mod_wsgi (pid={pid}): Target WSGI script '{}' does not contain WSGI application '{}'.", info.script_filename, info.callable_object),
         );
-        return Outcome::NoApplication;
+        return (Outcome::NoApplication, None);
     };
     let result = environ(py, info, context, errors)
         .and_then(|environ| app.call1((environ, StartResponse::new(context.clone()))));
-    let outcome = match result {
+    match result {
         Ok(result) => {
-            let outcome = respond(py, context, &result);
+            let buffered = buffer_small(context, &result);
+            let outcome = match &buffered {
+                Ok(Some(_)) => Ok(Outcome::Sent),
+                Ok(None) => respond(py, context, &result),
+                Err(_) => Ok(Outcome::Failed),
+            };
             let closed = close(py, &result);
-            match (outcome, closed) {
-                (Ok(outcome), Ok(())) => outcome,
-                (Err(err), _) | (Ok(_), Err(err)) => failure(py, context, err),
+            match (buffered, outcome, closed) {
+                (Err(err), _, _) => (failure(py, context, err), None),
+                // The response is complete: a failing close() is logged, as it
+                // would be had the response already gone out.
+                (Ok(Some(buffered)), _, closed) => {
+                    if let Err(err) = closed {
+                        log_exception(py, context, err);
+                    }
+                    (Outcome::Sent, Some(buffered))
+                }
+                (Ok(None), Ok(outcome), Ok(())) => (outcome, None),
+                (Ok(None), Err(err), _) | (Ok(None), Ok(_), Err(err)) => (failure(py, context, err), None),
             }
         }
-        Err(err) => failure(py, context, err),
+        Err(err) => (failure(py, context, err), None),
+    }
+}
+
+/// Copies a small list or tuple of bytes into a [`Buffered`] response; None
+/// when the result is something else or too big to copy.
+fn buffer_small(context: &RequestContext, result: &Bound<'_, PyAny>) -> PyResult<Option<Buffered>> {
+    let items = if let Ok(list) = result.cast::<PyList>() {
+        list.as_sequence().clone()
+    } else if let Ok(tuple) = result.cast::<PyTuple>() {
+        tuple.as_sequence().clone()
+    } else {
+        return Ok(None);
     };
-    outcome
+    let mut total = 0;
+    let mut chunks = Vec::new();
+    for item in items.try_iter()? {
+        let item = item?;
+        let Ok(bytes) = item.cast_into::<PyBytes>() else { return Ok(None) };
+        total += bytes.as_bytes().len();
+        if total > BUFFERED_LIMIT {
+            return Ok(None);
+        }
+        chunks.push(bytes);
+    }
+    let limit = context.response.lock().content_length.map_or(usize::MAX, |n| n as usize);
+    let mut body = Vec::with_capacity(total.min(limit));
+    for chunk in &chunks {
+        let take = chunk.as_bytes().len().min(limit - body.len());
+        body.extend_from_slice(&chunk.as_bytes()[..take]);
+    }
+    // PEP 3333: no headers until there is a body or the application has returned.
+    let headers = take_headers(context)?;
+    context.response.lock().body_sent = body.len() as u64;
+    Ok(Some(Buffered { headers, body }))
 }
 
 /// Logs an application error; the status depends on whether headers went out.
@@ -184,6 +291,19 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     env.set_item("mod_wsgi.script_reloading", if info.script_reloading { "1" } else { "0" })?;
     env.set_item("mod_wsgi.listener_host", info.listener_host)?;
     env.set_item("mod_wsgi.listener_port", info.listener_port.to_string())?;
+    env.set_item("mod_wsgi.enable_sendfile", if info.enable_sendfile { "1" } else { "0" })?;
+    env.set_item("mod_wsgi.ignore_activity", if info.ignore_activity { "1" } else { "0" })?;
+    for (key, cgi) in [("mod_wsgi.script_name", &b"SCRIPT_NAME"[..]), ("mod_wsgi.path_info", b"PATH_INFO")] {
+        let value = info.cgi.iter().find(|(k, _)| *k == cgi).map_or(&b""[..], |(_, v)| v);
+        env.set_item(key, text(py, value))?;
+    }
+    let (thread_id, thread_requests, total_requests) = count_request();
+    env.set_item("mod_wsgi.request_id", &info.request_id)?;
+    env.set_item("mod_wsgi.request_start", info.request_start.to_string())?;
+    env.set_item("mod_wsgi.script_start", now_micros().to_string())?;
+    env.set_item("mod_wsgi.thread_id", thread_id)?;
+    env.set_item("mod_wsgi.thread_requests", thread_requests)?;
+    env.set_item("mod_wsgi.total_requests", total_requests)?;
     Ok(env)
 }
 
