@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::regex::Regex;
-use super::{ffi, pool};
+use super::{ffi, guard, pool};
 use crate::config::{DaemonRegistry, ServerConfig, Settings};
 
 /// What the module keeps per server: the parsed configuration, plus the
@@ -62,29 +62,42 @@ pub fn dir_settings(per_dir: *mut ffi::ap_conf_vector_t) -> &'static Settings {
     unsafe { &*(ffi::ap_get_module_config(per_dir, module()) as *const Settings) }
 }
 
+/// Runs a configuration callback; a panic there leaves no usable
+/// configuration, so the process stops rather than run half-configured.
+fn or_abort(what: &str, f: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    guard::catch(what, f).unwrap_or_else(|| std::process::abort())
+}
+
 pub unsafe extern "C" fn create_server_config(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> *mut c_void {
-    let state = pool::attach(p, ServerState::default());
-    // SAFETY: httpd passes the server being created.
-    if unsafe { (*s).is_virtual } == 0 {
-        MAIN_SERVER_STATE.store(state, Ordering::Release);
-    }
-    state.cast()
+    or_abort("create_server_config", || {
+        let state = pool::attach(p, ServerState::default());
+        // SAFETY: httpd passes the server being created.
+        if unsafe { (*s).is_virtual } == 0 {
+            MAIN_SERVER_STATE.store(state, Ordering::Release);
+        }
+        state.cast()
+    })
 }
 
 pub unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
-    // SAFETY: both records were made by create_server_config.
-    let (base, add) = unsafe { (&*(base as *const ServerState), &*(add as *const ServerState)) };
-    let mut regexes = base.regexes.clone();
-    regexes.extend(add.regexes.iter().map(|(k, v)| (k.clone(), v.clone())));
-    pool::attach(p, ServerState { config: ServerConfig::merge(&base.config, &add.config), regexes, registry: DaemonRegistry::default() }).cast()
+    or_abort("merge_server_config", || {
+        // SAFETY: both records were made by create_server_config.
+        let (base, add) = unsafe { (&*(base as *const ServerState), &*(add as *const ServerState)) };
+        let mut regexes = base.regexes.clone();
+        regexes.extend(add.regexes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let config = ServerConfig::merge(&base.config, &add.config);
+        pool::attach(p, ServerState { config, regexes, registry: DaemonRegistry::default() }).cast()
+    })
 }
 
 pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
-    pool::attach(p, Settings::default()).cast()
+    or_abort("create_dir_config", || pool::attach(p, Settings::default()).cast())
 }
 
 pub unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
-    // SAFETY: both records were made by create_dir_config.
-    let (base, add) = unsafe { (&*(base as *const Settings), &*(add as *const Settings)) };
-    pool::attach(p, Settings::merge(base, add)).cast()
+    or_abort("merge_dir_config", || {
+        // SAFETY: both records were made by create_dir_config.
+        let (base, add) = unsafe { (&*(base as *const Settings), &*(add as *const Settings)) };
+        pool::attach(p, Settings::merge(base, add)).cast()
+    })
 }
