@@ -8,6 +8,8 @@ use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
 use crate::config::{AliasPattern, GroupContext, MapHeadToGet, ScriptAlias};
+use crate::daemon::protocol::RequestHead;
+use crate::daemon::{client, supervisor};
 use crate::python::{self, Outcome, RequestInfo};
 
 const HANDLER: &[u8] = b"wsgi-script";
@@ -85,22 +87,27 @@ pub fn handle(req: &mut Request) -> c_int {
     let application_group = crate::config::expand_application_group(&settings.application_group, &group_context);
     let callable_object = crate::config::expand_callable_object(Some(&settings.callable_object), group_context.env);
 
-    if !process_group.is_empty() {
+    let daemon = if process_group.is_empty() {
+        if state.config.restrict_embedded() {
+            req.log_error(&format!("mod_wsgi (pid={}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}", std::process::id()));
+            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
+        }
+        if !python::interpreter::is_started() {
+            req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {filename}", std::process::id()));
+            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
+        }
+        None
+    } else {
         if !main_server_state().is_some_and(|m| m.registry.contains(&process_group)) {
             req.log_error(&format!("mod_wsgi (pid={}): No WSGI daemon process called '{process_group}' has been configured: {filename}", std::process::id()));
             return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
         }
-        req.log_error(&format!("mod_wsgi (pid={}): Daemon mode is not available for WSGI process group '{process_group}': {filename}", std::process::id()));
-        return http(ffi::HTTP_SERVICE_UNAVAILABLE);
-    }
-    if state.config.restrict_embedded() {
-        req.log_error(&format!("mod_wsgi (pid={}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}", std::process::id()));
-        return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
-    }
-    if !python::interpreter::is_started() {
-        req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {filename}", std::process::id()));
-        return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
-    }
+        let Some(group) = supervisor::endpoint(&process_group) else {
+            req.log_error(&format!("mod_wsgi (pid={}): WSGI daemon process '{process_group}' is not running: {filename}", std::process::id()));
+            return http(ffi::HTTP_SERVICE_UNAVAILABLE);
+        };
+        Some(group)
+    };
     if let Err(status) = req.setup_body(settings.chunked_request) {
         return status;
     }
@@ -125,6 +132,24 @@ pub fn handle(req: &mut Request) -> c_int {
     cgi.retain(|(k, _)| *k != b"PATH");
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
     let url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
+    if let Some(group) = daemon {
+        let head = RequestHead {
+            environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+            script_filename: filename.clone(),
+            callable_object,
+            application_group,
+            script_reloading: settings.script_reloading,
+            script_mtime: req.mtime(),
+            request_id: req.log_id(),
+            request_start: req.request_time(),
+            enable_sendfile: settings.enable_sendfile,
+            ignore_activity: settings.ignore_activity,
+            listener_host,
+            listener_port: req.server_port(),
+            url_scheme: url_scheme.to_owned(),
+        };
+        return client::forward(req, &head, &group);
+    }
     let info = RequestInfo {
         cgi,
         script_filename: &filename,
@@ -136,7 +161,7 @@ pub fn handle(req: &mut Request) -> c_int {
         url_scheme,
         multithread: mpm_is_multithread(),
         multiprocess: mpm_is_multiprocess(),
-        server_version: server_version(),
+        server_version: crate::apache::process::server_version(),
         listener_host: &listener_host,
         listener_port: req.server_port(),
         request_id: req.log_id(),
@@ -167,9 +192,3 @@ fn maps_head_to_get(req: &Request, mode: MapHeadToGet) -> bool {
     }
 }
 
-fn server_version() -> (u32, u32, u32) {
-    let mut v = ffi::ap_version_t::default();
-    // SAFETY: fills a plain struct.
-    unsafe { ffi::ap_get_server_revision(&mut v) };
-    (v.major as u32, v.minor as u32, v.patch as u32)
-}

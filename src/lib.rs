@@ -5,6 +5,7 @@
 
 pub mod apache;
 pub mod config;
+pub mod daemon;
 mod handler;
 pub mod python;
 

@@ -54,7 +54,18 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
         let component = format!("mod_wsgi/{} Python/{}", python::MOD_WSGI_VERSION_STRING, python::interpreter::version());
         // SAFETY: httpd copies nothing; the string is placed in pconf, which outlives its use.
         unsafe { ffi::ap_add_version_component(pconf, pool::pstrdup(pconf, component.as_bytes())) };
-        match check_configuration(s) {
+        let started = check_configuration(s).and_then(|()| {
+            // httpd reads its configuration twice at startup; daemon processes
+            // belong to the real run, not the first (pre-config) pass.
+            // SAFETY: a plain state query.
+            let pre_config = unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int) } == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int;
+            if pre_config {
+                return Ok(());
+            }
+            let configs: Vec<&'static crate::config::ServerConfig> = servers(s).into_iter().map(|s| &server_state(s).config).collect();
+            crate::daemon::supervisor::start_all(pconf, s, &server_state(s).config, &configs)
+        });
+        match started {
             Ok(()) => ffi::OK as c_int,
             Err(msg) => {
                 log::server(Level::Error, &format!("mod_wsgi: {msg}"));
@@ -86,6 +97,7 @@ fn mpm_query(code: u32) -> c_int {
 unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard::catch("child_init", || {
         log::set_main_server(s);
+        crate::daemon::supervisor::close_listeners_in_child();
         python::set_server_log(log::server);
         let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED);
         MULTITHREAD.store(threaded == ffi::AP_MPMQ_STATIC as c_int || threaded == ffi::AP_MPMQ_DYNAMIC as c_int, Ordering::Relaxed);

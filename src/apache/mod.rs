@@ -8,5 +8,6 @@ pub mod guard;
 pub mod hooks;
 pub mod log;
 pub mod pool;
+pub mod process;
 pub mod regex;
 pub mod request;

@@ -83,6 +83,20 @@ impl Request {
         String::from_utf8_lossy(self.str_field(self.rec().log_id)).into_owned()
     }
 
+    /// The server's Timeout, in microseconds.
+    pub fn server_timeout_micros(&self) -> i64 {
+        // SAFETY: r->server is always set.
+        unsafe { (*self.rec().server).timeout }
+    }
+
+    /// Reads request-body bytes into an initialised buffer; Ok(0) at the end.
+    pub fn read_body_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: read_body only writes bytes into the buffer, so viewing
+        // initialised memory as MaybeUninit for the call is sound.
+        let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        self.read_body(uninit)
+    }
+
     /// The local address the connection arrived on.
     pub fn local_ip(&self) -> &[u8] {
         // SAFETY: r->connection is always set; local_ip is a pool string.

@@ -80,20 +80,30 @@ pub fn resolve_group(name: &str) -> Result<u32, ConfigError> {
     if found { Ok(gid) } else { Err(bad("group", name)) }
 }
 
-/// The user name of a uid, if it has one.
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut name = None;
+/// A string field of uid's passwd entry, if the uid has one.
+fn passwd_field(uid: u32, field: fn(&libc::passwd) -> *const libc::c_char) -> Option<String> {
+    let mut value = None;
     lookup_with_buffer(libc::_SC_GETPW_R_SIZE_MAX, |buf| {
-        // SAFETY: as in resolve_user; pw_name points into buf while we copy it.
+        // SAFETY: as in resolve_user; the field points into buf while we copy it.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
         if !result.is_null() {
-            name = Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned());
+            value = Some(unsafe { CStr::from_ptr(field(&pwd)) }.to_string_lossy().into_owned());
         }
         (rc, !result.is_null())
     });
-    name
+    value
+}
+
+/// The user name of a uid, if it has one.
+pub fn user_name(uid: u32) -> Option<String> {
+    passwd_field(uid, |pwd| pwd.pw_name)
+}
+
+/// The home directory of a uid, if it has one.
+pub fn user_home(uid: u32) -> Option<String> {
+    passwd_field(uid, |pwd| pwd.pw_dir)
 }
 
 /// The group name of a gid, if it has one.

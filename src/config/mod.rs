@@ -28,7 +28,7 @@ pub use group::{
     GroupContext, GroupSpec, expand_application_group, expand_callable_object,
     expand_process_group, parse_group_spec,
 };
-pub use identity::{group_name, resolve_group, resolve_user, user_name};
+pub use identity::{group_name, resolve_group, resolve_user, user_home, user_name};
 pub use proxies::{TrustedProxy, parse_trusted_proxy};
 pub use script_alias::{AliasPattern, ScriptAlias, ScriptOptions, match_prefix, parse_script_alias};
 pub use scripts::{ImportScript, ScriptFile, parse_handler_script, parse_hook_script, parse_import_script};

@@ -1,0 +1,175 @@
+//! Processes the Apache parent forks and watches for the module (daemon
+//! process groups), through APR's "other child" registry: the MPM reaps them
+//! and tells us when one dies, and clearing the configuration pool tells us
+//! to stop them.
+
+use std::ffi::{c_int, c_void};
+
+use super::{ffi, guard, pool};
+
+/// Why the MPM called back about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// It exited (and has been reaped).
+    Died,
+    /// The server is restarting or stopping, or the registration is going away.
+    Stop,
+    /// Anything else (a health check); nothing to do.
+    Other,
+}
+
+/// A forked process registered with the MPM. Lives in the configuration pool.
+pub struct Watched {
+    proc_: ffi::apr_proc_t,
+    pool: *mut ffi::apr_pool_t,
+    on_event: Box<dyn Fn(&mut Watched, Event) + Send + Sync>,
+}
+
+impl Watched {
+    pub fn pid(&self) -> i32 {
+        self.proc_.pid
+    }
+}
+
+/// Runs the child side of a fork and ends the process with its exit code,
+/// without the parent's exit handlers (they would tear down its pools).
+fn run_child(child: impl FnOnce() -> i32) -> ! {
+    let code = guard::catch("daemon process", child).unwrap_or(1);
+    // SAFETY: ends this forked process immediately.
+    unsafe { libc::_exit(code) }
+}
+
+/// Forks; in the child runs `child` (then exits with its code), in the parent
+/// registers the process so `on_event` hears of its death or of a stop.
+pub fn fork_watched(
+    pconf: *mut ffi::apr_pool_t,
+    child: impl FnOnce() -> i32,
+    on_event: Box<dyn Fn(&mut Watched, Event) + Send + Sync>,
+) -> Result<*mut Watched, String> {
+    let watched = pool::attach(pconf, Watched { proc_: ffi::apr_proc_t::default(), pool: pconf, on_event });
+    // SAFETY: `watched` lives in pconf; apr_proc_fork fills proc_.
+    let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, pconf) };
+    if rv == ffi::APR_INCHILD as i32 {
+        run_child(child);
+    }
+    if rv != ffi::APR_INPARENT as i32 {
+        return Err(format!("fork failed (APR status {rv})"));
+    }
+    register(watched);
+    Ok(watched)
+}
+
+/// Forks again for a watched process that died, keeping its callbacks.
+pub fn refork(watched: *mut Watched, child: impl FnOnce() -> i32) -> Result<(), String> {
+    // SAFETY: `watched` is a live registration record in the configuration pool.
+    let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, (*watched).pool) };
+    if rv == ffi::APR_INCHILD as i32 {
+        run_child(child);
+    }
+    if rv != ffi::APR_INPARENT as i32 {
+        return Err(format!("fork failed (APR status {rv})"));
+    }
+    register(watched);
+    Ok(())
+}
+
+fn register(watched: *mut Watched) {
+    // SAFETY: the registration is removed with the pool (APR registers its own
+    // cleanup), which also owns `watched`.
+    unsafe {
+        ffi::apr_proc_other_child_register(&mut (*watched).proc_, Some(maintenance), watched.cast(), std::ptr::null_mut(), (*watched).pool);
+    }
+}
+
+unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, _status: c_int) {
+    guard::catch("daemon process maintenance", || {
+        let watched = data.cast::<Watched>();
+        let event = match reason as u32 {
+            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => Event::Died,
+            ffi::APR_OC_REASON_RESTART | ffi::APR_OC_REASON_UNREGISTER => Event::Stop,
+            _ => Event::Other,
+        };
+        if event == Event::Died {
+            // SAFETY: a dead process's registration is dropped before it is reforked.
+            unsafe { ffi::apr_proc_other_child_unregister(data) };
+        }
+        // SAFETY: `data` is the Watched record registered above, alive with its pool.
+        let watched = unsafe { &mut *watched };
+        let on_event = std::mem::replace(&mut watched.on_event, Box::new(|_, _| {}));
+        on_event(watched, event);
+        watched.on_event = on_event;
+    });
+}
+
+/// Closes the httpd listening sockets in a process that must not accept
+/// HTTP connections (a daemon process).
+pub fn close_http_listeners() {
+    // SAFETY: closes descriptors this process inherited; httpd does not use them here.
+    unsafe { ffi::ap_close_listeners() };
+}
+
+/// The MPM generation (bumped by every restart).
+pub fn generation() -> i32 {
+    let mut value: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut value) };
+    value
+}
+
+/// Apache's User and Group (what its children run as).
+pub fn apache_identity() -> (u32, u32) {
+    // SAFETY: mod_unixd fills ap_unixd_config while reading the configuration; read-only after.
+    unsafe {
+        let cfg = &*std::ptr::addr_of!(ffi::ap_unixd_config);
+        (cfg.user_id, cfg.group_id)
+    }
+}
+
+/// `path` made absolute against DefaultRuntimeDir.
+pub fn runtime_path(pconf: *mut ffi::apr_pool_t, path: &str) -> String {
+    let c = std::ffi::CString::new(path).unwrap_or_default();
+    // SAFETY: returns NULL or a string in pconf.
+    unsafe { pool::cstr(ffi::ap_runtime_dir_relative(pconf, c.as_ptr())) }
+        .map_or_else(|| path.to_owned(), |p| p.to_string_lossy().into_owned())
+}
+
+/// `path` made absolute against ServerRoot.
+pub fn server_root_path(pconf: *mut ffi::apr_pool_t, path: &str) -> String {
+    let c = std::ffi::CString::new(path).unwrap_or_default();
+    // SAFETY: returns NULL or a string in pconf.
+    unsafe { pool::cstr(ffi::ap_server_root_relative(pconf, c.as_ptr())) }
+        .map_or_else(|| path.to_owned(), |p| p.to_string_lossy().into_owned())
+}
+
+/// The memory of the process's command line, to overwrite with a title:
+/// from argv[0] for as many bytes as the kernel reports in /proc/self/cmdline
+/// (httpd's argv array may leave out arguments it consumed, so its last
+/// element does not mark the end).
+pub fn argv_area(s: *const ffi::server_rec) -> Option<(*mut u8, usize)> {
+    let len = std::fs::read("/proc/self/cmdline").ok()?.len();
+    // SAFETY: the process record and its argv strings live for the whole
+    // process; argv[0] starts the kernel's contiguous argument area.
+    unsafe {
+        let process = (*s).process;
+        if process.is_null() || (*process).argc < 1 {
+            return None;
+        }
+        Some((*(*process).argv as *mut u8, len))
+    }
+}
+
+/// httpd's own version (major, minor, patch), for apache.version.
+pub fn server_version() -> (u32, u32, u32) {
+    let mut v = ffi::ap_version_t::default();
+    // SAFETY: fills a plain struct.
+    unsafe { ffi::ap_get_server_revision(&mut v) };
+    (v.major as u32, v.minor as u32, v.patch as u32)
+}
+
+/// Whether the MPM is shutting down (stop or restart under way).
+pub fn server_stopping() -> bool {
+    let mut value: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_MPM_STATE as c_int, &mut value) };
+    value == ffi::AP_MPMQ_STOPPING as c_int
+}

@@ -1,0 +1,128 @@
+//! The Apache child's side of daemon mode: forwards a request over the
+//! group's socket and relays the daemon's response to the client. No Python
+//! runs here; bodies stream through in bounded pieces both ways.
+
+use std::ffi::c_int;
+use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::protocol::{self, RequestHead, ResponseFrame};
+use super::supervisor::Group;
+use crate::apache::ffi;
+use crate::apache::request::Request;
+use crate::python::RequestIo;
+
+const BUFFER: usize = 64 * 1024;
+
+/// Sends `head` and the request body to `group`, then relays the response.
+/// Returns the handler's status (OK, or an HTTP error status).
+pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
+    let name = &group.config.name;
+    let stream = match connect(group) {
+        Ok(stream) => stream,
+        Err(e) => {
+            req.log_error(&format!(
+                "mod_wsgi (pid={}): Unable to connect to WSGI daemon process '{name}' on '{}': {e}.",
+                std::process::id(),
+                group.socket
+            ));
+            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
+    };
+    let timeout = Some(socket_timeout(req, group));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+
+    if let Err(e) = send_request(req, head, &stream) {
+        req.log_error(&format!("mod_wsgi (pid={}): Unable to send request to WSGI daemon process '{name}' on '{}': {e}.", std::process::id(), group.socket));
+        return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+    }
+    relay_response(req, &stream, group)
+}
+
+fn connect(group: &Group) -> std::io::Result<UnixStream> {
+    let deadline = Instant::now() + group.config.connect_timeout.max(Duration::from_millis(100));
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match UnixStream::connect(&group.socket) {
+            Ok(stream) => return Ok(stream),
+            // Refused or missing while a daemon is (re)starting: try again until connect-timeout.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::WouldBlock) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// socket-timeout=, else Apache's Timeout.
+fn socket_timeout(req: &Request, group: &Group) -> Duration {
+    if !group.config.socket_timeout.is_zero() {
+        return group.config.socket_timeout;
+    }
+    Duration::from_micros(req.server_timeout_micros().max(1_000_000) as u64)
+}
+
+fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> Result<(), protocol::ProtocolError> {
+    let mut out = BufWriter::with_capacity(BUFFER, stream);
+    protocol::write_request_head(&mut out, head)?;
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = req.read_body_bytes(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        protocol::write_body_chunk(&mut out, &buf[..n])?;
+    }
+    protocol::write_body_end(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> c_int {
+    let mut input = BufReader::with_capacity(BUFFER, stream);
+    let mut started = false;
+    loop {
+        let frame = match protocol::read_response_frame(&mut input) {
+            Ok(frame) => frame,
+            Err(e) => {
+                req.log_error(&format!(
+                    "mod_wsgi (pid={}): {} from daemon process '{}': {e}.",
+                    std::process::id(),
+                    if started { "Response truncated" } else { "Truncated or oversized response headers received" },
+                    group.config.name
+                ));
+                if started {
+                    req.abort_connection();
+                    return ffi::OK as c_int;
+                }
+                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+            }
+        };
+        let sent = match frame {
+            ResponseFrame::Start { status, status_line, headers } => {
+                started = true;
+                req.send_headers(status, &status_line, &headers)
+            }
+            // Flush unless more of the response is already waiting: each
+            // chunk the application yields reaches the client promptly.
+            ResponseFrame::Data(data) => req.write_body(&data, input.buffer().is_empty()),
+            ResponseFrame::End => {
+                let _ = req.finish();
+                return ffi::OK as c_int;
+            }
+            ResponseFrame::Abort => {
+                req.abort_connection();
+                return ffi::OK as c_int;
+            }
+            ResponseFrame::Fail { status } => return status as c_int,
+        };
+        if sent.is_err() {
+            // The client went away; closing our end tells the daemon.
+            req.abort_connection();
+            return ffi::OK as c_int;
+        }
+    }
+}

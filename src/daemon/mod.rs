@@ -1,0 +1,9 @@
+//! Daemon mode: WSGIDaemonProcess groups run applications in processes of
+//! their own, which Apache's children reach over a UNIX socket.
+
+pub mod client;
+mod os;
+mod process;
+pub mod protocol;
+mod server;
+pub mod supervisor;

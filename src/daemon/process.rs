@@ -1,0 +1,85 @@
+//! A daemon process: forked from the Apache parent, it takes on the group's
+//! identity and environment, starts Python, and serves requests from the
+//! group's socket until told to stop.
+
+use std::sync::Arc;
+
+use super::os;
+use super::server;
+use super::supervisor::Group;
+use crate::apache::{log, process};
+use crate::python::{self, Level};
+
+/// The daemon process's main; returns its exit code.
+pub fn run(group: &Arc<Group>, index: u32) -> i32 {
+    let config = &group.config;
+    os::prepare_signals();
+    os::die_with_parent();
+    process::close_http_listeners();
+    if let Some(title) = config.process_title() {
+        // SAFETY of the address: the main server record lives as long as the configuration.
+        os::set_title(process::argv_area(group.main_server as *const _), &title);
+    }
+    if let Err(msg) = take_identity(group) {
+        log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));
+        // Sleep a little so a misconfigured group is not re-forked in a tight loop.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        return 1;
+    }
+    python::set_server_log(log::server);
+    let options = python::interpreter::Options {
+        home: config.python_home.clone().or_else(|| group.server.python_home.clone()),
+        path: config.python_path.clone(),
+        optimize: group.server.python_optimize().into(),
+        restrict_stdout: group.server.restrict_stdout(),
+        restrict_stdin: group.server.restrict_stdin(),
+        process_group: config.name.clone(),
+        maximum_processes: config.processes.max(1),
+        threads_per_process: config.threads.max(1),
+    };
+    if let Err(msg) = python::interpreter::start(&options) {
+        log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));
+        return 1;
+    }
+    log::server(
+        Level::Info,
+        &format!("mod_wsgi (pid={}): Starting process '{}' ({}) with {} threads.", std::process::id(), config.name, index, config.threads),
+    );
+    let code = server::serve(group);
+    python::interpreter::stop();
+    code
+}
+
+/// user=, group=, home=, umask=, lang=, locale= of WSGIDaemonProcess.
+fn take_identity(group: &Group) -> Result<(), String> {
+    let config = &group.config;
+    let (apache_uid, apache_gid) = process::apache_identity();
+    let uid = config.uid.unwrap_or(apache_uid);
+    let gid = config.gid.unwrap_or(apache_gid);
+    if uid == 0 {
+        return Err("WSGI process blocked from running as root.".into());
+    }
+    let user = crate::config::user_name(uid).unwrap_or_else(|| uid.to_string());
+    if os::is_root() {
+        os::become_user(&user, uid, gid).map_err(|e| format!("Unable to change to uid={uid} gid={gid} for daemon process '{}': {e}", config.name))?;
+    }
+    // The working directory: home=, else the user's own home when the group
+    // runs as someone other than Apache's user, else the filesystem root.
+    let home = config.home.clone().or_else(|| {
+        (uid != apache_uid).then(|| crate::config::user_home(uid)).flatten()
+    });
+    let dir = home.unwrap_or_else(|| "/".into());
+    std::env::set_current_dir(&dir).map_err(|e| format!("Unable to change working directory to '{dir}': {e}"))?;
+    if let Some(mask) = config.umask {
+        os::set_umask(mask);
+    }
+    // SAFETY of set_var: the daemon process has a single thread at this point.
+    if let Some(lang) = &config.lang {
+        unsafe { std::env::set_var("LANG", lang) };
+    }
+    if let Some(locale) = &config.locale {
+        unsafe { std::env::set_var("LC_ALL", locale) };
+        os::set_locale(locale);
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The Apache parent's side of daemon mode: one listening socket per
+//! WSGIDaemonProcess group, its processes forked after configuration and
+//! forked again when they die, and stopped when the configuration goes
+//! (graceful restart, restart, stop).
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::os;
+use crate::apache::process::{self, Event, Watched};
+use crate::apache::{ffi, log, pool};
+use crate::config::{DaemonProcess, ServerConfig};
+use crate::python::Level;
+
+/// A daemon process group as the parent runs it.
+pub struct Group {
+    pub config: DaemonProcess,
+    pub socket: String,
+    pub listener: UnixListener,
+    /// The main server's configuration (interpreter-wide settings).
+    pub server: &'static ServerConfig,
+    pub main_server: usize,
+}
+
+// SAFETY note: `main_server` is a server_rec address kept as an integer so the
+// group can cross threads; it is only dereferenced through apache::log.
+
+/// Where Apache's children find each group: name -> (socket path, group).
+/// Filled in the parent before the MPM forks its children, who inherit it.
+static ENDPOINTS: OnceLock<Mutex<HashMap<String, Arc<Group>>>> = OnceLock::new();
+
+fn endpoints() -> &'static Mutex<HashMap<String, Arc<Group>>> {
+    ENDPOINTS.get_or_init(Default::default)
+}
+
+/// The group an Apache child forwards `name`'s requests to.
+pub fn endpoint(name: &str) -> Option<Arc<Group>> {
+    endpoints().lock().get(name).cloned()
+}
+
+/// Set while the configuration is going away: dead daemons are not replaced.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i32, id: usize) -> String {
+    let prefix = match &server.socket_prefix {
+        Some(prefix) => process::server_root_path(pconf, prefix),
+        None => process::runtime_path(pconf, "wsgi"),
+    };
+    format!("{prefix}.{}.{generation}.{id}.sock", std::process::id())
+}
+
+/// Starts every group of the configuration (parent, after configuration).
+pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_config: &'static ServerConfig, configs: &[&'static ServerConfig]) -> Result<(), String> {
+    STOPPING.store(false, Ordering::Release);
+    let generation = process::generation();
+    let (apache_uid, apache_gid) = process::apache_identity();
+    let mut table = endpoints().lock();
+    table.clear();
+    let mut id = 0;
+    for server in configs {
+        for config in &server.daemons {
+            if table.contains_key(&config.name) {
+                continue; // inherited by a virtual host's merged record
+            }
+            id += 1;
+            let socket = socket_path(pconf, main_config, generation, id);
+            let owner = os::is_root().then_some((apache_uid, apache_gid));
+            let listener = os::listen_unix(&socket, config.listen_backlog, owner)
+                .map_err(|e| format!("Couldn't create socket '{socket}' for WSGI daemon process '{}': {e}", config.name))?;
+            let group = Arc::new(Group { config: config.clone(), socket, listener, server: main_config, main_server: main as usize });
+            for index in 0..config.processes.max(1) {
+                spawn(pconf, group.clone(), index)?;
+            }
+            table.insert(config.name.clone(), group);
+        }
+    }
+    drop(table);
+    pool::on_destroy(pconf, stop_all);
+    Ok(())
+}
+
+fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(), String> {
+    let child_group = group.clone();
+    let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index));
+    process::fork_watched(pconf, move || super::process::run(&child_group, index), on_event)?;
+    Ok(())
+}
+
+fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32) {
+    match event {
+        Event::Died if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
+            log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{}' has died, deregister and restart it.", watched.pid(), group.config.name));
+            let child_group = group.clone();
+            if let Err(e) = process::refork(watched, move || super::process::run(&child_group, index)) {
+                log::server(Level::Error, &format!("mod_wsgi: Unable to restart daemon process '{}': {e}", group.config.name));
+            }
+        }
+        Event::Died | Event::Other => {}
+        Event::Stop => stop_process(watched.pid(), &group.config),
+    }
+}
+
+/// Asks a daemon process to stop, and reaps it, killing it after its shutdown-timeout.
+fn stop_process(pid: i32, config: &DaemonProcess) {
+    if pid <= 0 {
+        return;
+    }
+    os::kill(pid, libc::SIGTERM);
+    let deadline = Instant::now() + config.shutdown_timeout + Duration::from_secs(1);
+    while !os::reap(pid) {
+        if Instant::now() > deadline {
+            os::kill(pid, libc::SIGKILL);
+            let _ = os::reap(pid);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The configuration pool is going: no more restarts; remove the sockets.
+fn stop_all() {
+    STOPPING.store(true, Ordering::Release);
+    if let Some(table) = ENDPOINTS.get() {
+        for group in table.lock().values() {
+            let _ = std::fs::remove_file(&group.socket);
+        }
+    }
+}
+
+/// In an Apache child: the group sockets are for the daemons to accept on.
+pub fn close_listeners_in_child() {
+    // Dropping a group would close its listener; the table is only read
+    // in children, so closing is done by replacing each fd with /dev/null.
+    if let Some(table) = ENDPOINTS.get() {
+        for group in table.lock().values() {
+            os::close_inherited(&group.listener);
+        }
+    }
+}
