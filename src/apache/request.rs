@@ -362,4 +362,8 @@ impl Request {
     pub fn log_error(&self, msg: &str) {
         super::log::request(self.as_ptr(), Level::Error, msg);
     }
+
+    pub fn log_info(&self, msg: &str) {
+        super::log::request(self.as_ptr(), Level::Info, msg);
+    }
 }

@@ -34,9 +34,16 @@ pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
 
-    if let Err(e) = send_request(req, head, &stream) {
-        req.log_error(&format!("mod_wsgi (pid={}): Unable to send request to WSGI daemon process '{name}' on '{}': {e}.", std::process::id(), group.socket));
-        return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+    match send_request(req, head, &stream) {
+        Ok(()) => {}
+        Err(SendError::Client(e)) => {
+            req.log_info(&format!("mod_wsgi (pid={}): request data read error: {e}.", std::process::id()));
+            return ffi::HTTP_BAD_REQUEST as c_int;
+        }
+        Err(SendError::Daemon(e)) => {
+            req.log_error(&format!("mod_wsgi (pid={}): Unable to send request to WSGI daemon process '{name}' on '{}': {e}.", std::process::id(), group.socket));
+            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
     }
     relay_response(req, &stream, group)
 }
@@ -65,22 +72,28 @@ fn socket_timeout(req: &Request, group: &Group) -> Duration {
     Duration::from_micros(req.server_timeout_micros().max(1_000_000) as u64)
 }
 
-fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> Result<(), protocol::ProtocolError> {
+/// Which side of the relay failed while the request went out.
+enum SendError {
+    Client(std::io::Error),
+    Daemon(protocol::ProtocolError),
+}
+
+fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> Result<(), SendError> {
     let mut out = BufWriter::with_capacity(BUFFER, stream);
-    protocol::write_request_head(&mut out, head)?;
+    protocol::write_request_head(&mut out, head).map_err(SendError::Daemon)?;
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = req.read_body_bytes(&mut buf)?;
+        let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
         if n == 0 {
             break;
         }
-        protocol::write_body_chunk(&mut out, &buf[..n])?;
+        protocol::write_body_chunk(&mut out, &buf[..n]).map_err(SendError::Daemon)?;
     }
-    protocol::write_body_end(&mut out)?;
-    out.flush()?;
-    Ok(())
+    protocol::write_body_end(&mut out).map_err(SendError::Daemon)?;
+    out.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
+/// Relays the daemon's response; returns the handler's status.
 fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> c_int {
     let mut input = BufReader::with_capacity(BUFFER, stream);
     let mut started = false;

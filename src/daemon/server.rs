@@ -29,8 +29,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
             stopping.store(true, Ordering::Release);
             // Requests still running after shutdown-timeout are cut off.
             std::thread::sleep(grace);
-            // SAFETY-free: ends the process without running Python further.
-            std::process::exit(0);
+            os::exit_now(0);
         });
     }
     let served = AtomicU32::new(0);
@@ -42,9 +41,16 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     0
 }
 
+/// A worker takes connections straight from the listener and serves each
+/// until the Apache child closes it.
 fn worker(group: &Group, stopping: &AtomicBool, served: &AtomicU32) {
     let max = group.config.maximum_requests;
     while !stopping.load(Ordering::Acquire) {
+        if max > 0 && served.load(Ordering::Acquire) >= max {
+            // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
+            stopping.store(true, Ordering::Release);
+            break;
+        }
         let stream = match group.listener.accept() {
             Ok((stream, _)) => stream,
             // The listener's receive timeout wakes idle workers to see `stopping`.
@@ -55,53 +61,46 @@ fn worker(group: &Group, stopping: &AtomicBool, served: &AtomicU32) {
                 continue;
             }
         };
-        serve_connection(group, stream, stopping, served);
-        if max > 0 && served.load(Ordering::Acquire) >= max {
-            // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
-            stopping.store(true, Ordering::Release);
-        }
+        let Some(conn) = Connection::new(stream) else { continue };
+        let conn = Arc::new(Mutex::new(conn));
+        while serve_exchange(group, &conn, stopping, served) {}
     }
 }
 
-/// Runs the exchanges of one connection, until the client closes it.
-fn serve_connection(group: &Group, stream: UnixStream, stopping: &AtomicBool, served: &AtomicU32) {
-    let Ok(write_half) = stream.try_clone() else { return };
-    let conn = Arc::new(Mutex::new(Connection {
-        reader: BufReader::with_capacity(BUFFER, stream),
-        writer: BufWriter::with_capacity(BUFFER, write_half),
-        body: BodyCursor::new(),
-        started: false,
-    }));
-    loop {
-        let head = match protocol::read_request_head(&mut conn.lock().reader) {
-            Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(e) => {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): bad request from Apache child: {e}", std::process::id()));
-                return;
-            }
-        };
-        served.fetch_add(1, Ordering::AcqRel);
-        {
-            let mut c = conn.lock();
-            c.body = BodyCursor::new();
-            c.started = false;
+/// Runs one exchange on `conn`; true when the connection can carry another.
+fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &AtomicBool, served: &AtomicU32) -> bool {
+    let head = match protocol::read_request_head(&mut conn.lock().reader) {
+        Ok(Some(head)) => head,
+        Ok(None) => return false,
+        // The Apache child went away between requests.
+        Err(protocol::ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return false,
+        Err(e) => {
+            log::server(Level::Error, &format!("mod_wsgi (pid={}): bad request from Apache child: {e}", std::process::id()));
+            return false;
         }
-        let info = request_info(group, &head);
-        let outcome = python::run(&info, Box::new(DaemonIo(conn.clone())));
+    };
+    served.fetch_add(1, Ordering::AcqRel);
+    {
         let mut c = conn.lock();
-        let ended = match outcome {
-            Outcome::Sent => Ok(()),
-            Outcome::Aborted => protocol::write_response_abort(&mut c.writer),
-            Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.writer),
-            Outcome::NoApplication => protocol::write_response_fail(&mut c.writer, 404),
-            Outcome::Failed => protocol::write_response_fail(&mut c.writer, 500),
-        };
-        if ended.is_err() || c.writer.flush().is_err() || !c.body.finished() || stopping.load(Ordering::Acquire) {
-            // An unread request body or a broken stream: the connection cannot carry another request.
-            return;
-        }
+        c.body = BodyCursor::new();
+        c.started = false;
     }
+    let info = request_info(group, &head);
+    let outcome = python::run(&info, Box::new(DaemonIo(conn.clone())));
+    let mut c = conn.lock();
+    let ended = match outcome {
+        Outcome::Sent => Ok(()),
+        Outcome::Aborted => protocol::write_response_abort(&mut c.writer),
+        Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.writer),
+        Outcome::NoApplication => protocol::write_response_fail(&mut c.writer, 404),
+        Outcome::Failed => protocol::write_response_fail(&mut c.writer, 500),
+    };
+    // The client sends the whole body before it reads the response, so the
+    // part the application left unread is all coming: consume it, or closing
+    // with unread data would reset the connection under the response.
+    let c = &mut *c;
+    let drained = c.body.drain(&mut c.reader).is_ok();
+    ended.is_ok() && c.writer.flush().is_ok() && drained && !stopping.load(Ordering::Acquire)
 }
 
 fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> {
@@ -123,6 +122,18 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> 
         request_start: head.request_start,
         enable_sendfile: head.enable_sendfile,
         ignore_activity: head.ignore_activity,
+    }
+}
+
+impl Connection {
+    fn new(stream: UnixStream) -> Option<Connection> {
+        let write_half = stream.try_clone().ok()?;
+        Some(Connection {
+            reader: BufReader::with_capacity(BUFFER, stream),
+            writer: BufWriter::with_capacity(BUFFER, write_half),
+            body: BodyCursor::new(),
+            started: false,
+        })
     }
 }
 
