@@ -175,6 +175,7 @@ pub fn handle(req: &mut Request) -> c_int {
         Outcome::Sent => ffi::OK as c_int,
         Outcome::NoApplication => http(ffi::HTTP_NOT_FOUND),
         Outcome::Failed => http(ffi::HTTP_INTERNAL_SERVER_ERROR),
+        Outcome::TimedOut => http(ffi::HTTP_GATEWAY_TIME_OUT),
         Outcome::Aborted => {
             req.abort_connection();
             ffi::OK as c_int

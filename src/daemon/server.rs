@@ -4,7 +4,7 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::mem::MaybeUninit;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -18,8 +18,66 @@ use crate::python::{self, Level, Outcome, RequestInfo, RequestIo};
 
 const BUFFER: usize = 64 * 1024;
 
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The requests running now (start time in µs, connection), for request-timeout.
+static RUNNING: Mutex<Vec<(i64, Weak<Mutex<Connection>>)>> = Mutex::new(Vec::new());
+
+/// Marks a request as running for as long as it lives.
+struct Busy(Arc<Mutex<Connection>>);
+
+impl Busy {
+    fn start(conn: &Arc<Mutex<Connection>>) -> Busy {
+        RUNNING.lock().push((now_micros(), Arc::downgrade(conn)));
+        Busy(conn.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        RUNNING.lock().retain(|(_, c)| !std::ptr::eq(c.as_ptr(), Arc::as_ptr(&self.0)));
+    }
+}
+
+/// request-timeout: a request running longer than this means the process is
+/// stuck (or overloaded); it exits and the parent starts a fresh one.
+fn watch_request_time(group: &Arc<Group>) {
+    let limit = group.config.request_timeout;
+    if limit.is_zero() {
+        return;
+    }
+    let group = group.clone();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
+            if let Some(started) = oldest
+                && now_micros() - started > limit.as_micros() as i64
+            {
+                log::server(
+                    Level::Error,
+                    &format!("mod_wsgi (pid={}): Daemon process request time limit exceeded, stopping process '{}'.", std::process::id(), group.config.name),
+                );
+                // Tell the clients still waiting for a response start why it will not come.
+                for (_, conn) in RUNNING.lock().iter() {
+                    if let Some(conn) = conn.upgrade()
+                        && let Some(mut c) = conn.try_lock_for(Duration::from_millis(50))
+                        && !c.started
+                    {
+                        let _ = protocol::write_response_fail(&mut c.writer, 504);
+                    }
+                }
+                os::exit_now(0);
+            }
+        }
+    });
+}
+
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
+    watch_request_time(group);
     let stopping = Arc::new(AtomicBool::new(false));
     {
         let stopping = stopping.clone();
@@ -85,10 +143,19 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         c.body = BodyCursor::new();
         c.started = false;
     }
-    let info = request_info(group, &head);
-    let outcome = python::run(&info, Box::new(DaemonIo(conn.clone())));
+    let waited = Duration::from_micros(now_micros().saturating_sub(head.request_start).max(0) as u64);
+    let queue_timeout = group.config.queue_timeout;
+    let outcome = if !queue_timeout.is_zero() && waited > queue_timeout {
+        // queue-timeout: the client has probably given up; answer 504 without running the application.
+        log::server(Level::Info, &format!("mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.", std::process::id(), group.config.name));
+        Outcome::TimedOut
+    } else {
+        let _busy = Busy::start(conn);
+        python::run(&request_info(group, &head), Box::new(DaemonIo(conn.clone())))
+    };
     let mut c = conn.lock();
     let ended = match outcome {
+        Outcome::TimedOut => protocol::write_response_fail(&mut c.writer, 504),
         Outcome::Sent => Ok(()),
         Outcome::Aborted => protocol::write_response_abort(&mut c.writer),
         Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.writer),

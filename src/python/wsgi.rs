@@ -81,6 +81,8 @@ pub enum Outcome {
     Failed,
     /// The response broke off after it had begun.
     Aborted,
+    /// The request waited too long to be run (504).
+    TimedOut,
 }
 
 /// Runs one request through the application named by `info`.
