@@ -4,8 +4,12 @@
 
 use std::ffi::c_int;
 use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::protocol::{self, RequestHead, ResponseFrame};
 use super::supervisor::Group;
@@ -19,7 +23,7 @@ const BUFFER: usize = 64 * 1024;
 /// Returns the handler's status (OK, or an HTTP error status).
 pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
     let name = &group.config.name;
-    let stream = match connect(group) {
+    let stream = match checkout(group) {
         Ok(stream) => stream,
         Err(e) => {
             req.log_error(&format!(
@@ -45,7 +49,37 @@ pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
             return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
         }
     }
-    relay_response(req, &stream, group)
+    let (status, reusable) = relay_response(req, &stream, group);
+    if reusable {
+        checkin(group, stream);
+    }
+    status
+}
+
+/// Idle connections to each group's daemons, kept by this Apache child
+/// between requests so a request costs no connect (keyed by socket path).
+static IDLE: LazyLock<Mutex<HashMap<String, Vec<UnixStream>>>> = LazyLock::new(Default::default);
+/// At most this many idle connections per group and Apache child.
+const MAX_IDLE: usize = 64;
+
+/// A pooled connection the daemon has not closed, else a new one.
+fn checkout(group: &Group) -> std::io::Result<UnixStream> {
+    loop {
+        let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
+        match pooled {
+            Some(stream) if super::os::nothing_pending(&stream) => return Ok(stream),
+            Some(_) => continue, // closed by its daemon (restart, recycling): drop it
+            None => return connect(group),
+        }
+    }
+}
+
+fn checkin(group: &Group, stream: UnixStream) {
+    let mut idle = IDLE.lock();
+    let streams = idle.entry(group.socket.clone()).or_default();
+    if streams.len() < MAX_IDLE {
+        streams.push(stream);
+    }
 }
 
 fn connect(group: &Group) -> std::io::Result<UnixStream> {
@@ -93,8 +127,9 @@ fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> R
     out.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
-/// Relays the daemon's response; returns the handler's status.
-fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> c_int {
+/// Relays the daemon's response; returns the handler's status and whether
+/// the exchange ended cleanly, so the connection can carry another request.
+fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> (c_int, bool) {
     let mut input = BufReader::with_capacity(BUFFER, stream);
     let mut started = false;
     loop {
@@ -109,9 +144,9 @@ fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> c_in
                 ));
                 if started {
                     req.abort_connection();
-                    return ffi::OK as c_int;
+                    return (ffi::OK as c_int, false);
                 }
-                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+                return (ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false);
             }
         };
         let sent = match frame {
@@ -124,18 +159,18 @@ fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> c_in
             ResponseFrame::Data(data) => req.write_body(&data, input.buffer().is_empty()),
             ResponseFrame::End => {
                 let _ = req.finish();
-                return ffi::OK as c_int;
+                return (ffi::OK as c_int, true);
             }
             ResponseFrame::Abort => {
                 req.abort_connection();
-                return ffi::OK as c_int;
+                return (ffi::OK as c_int, true);
             }
-            ResponseFrame::Fail { status } => return status as c_int,
+            ResponseFrame::Fail { status } => return (status as c_int, true),
         };
         if sent.is_err() {
             // The client went away; closing our end tells the daemon.
             req.abort_connection();
-            return ffi::OK as c_int;
+            return (ffi::OK as c_int, false);
         }
     }
 }

@@ -2,8 +2,10 @@
 //! their own, which Apache's children reach over a UNIX socket.
 
 pub mod client;
-mod os;
+mod connection;
+pub(crate) mod os;
 mod process;
 pub mod protocol;
+mod request_timeout;
 mod server;
 pub mod supervisor;

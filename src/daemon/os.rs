@@ -181,3 +181,32 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit(2) has no preconditions.
     unsafe { libc::_exit(code) }
 }
+
+pub fn raw_fd(fd: &impl std::os::fd::AsRawFd) -> i32 {
+    fd.as_raw_fd()
+}
+
+/// Waits up to `timeout_ms` for any of `fds` to be readable (or closed);
+/// returns which are.
+pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut polls: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `polls` is a valid array of pollfd of the given length.
+    let rv = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
+    if rv < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(polls.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0).collect())
+}
+
+/// True when a read on `stream` would block: the peer has sent nothing,
+/// not even end-of-file, so an idle connection is still usable.
+pub fn nothing_pending(stream: &std::os::unix::net::UnixStream) -> bool {
+    let mut probe = [0u8; 1];
+    // SAFETY: recv into a 1-byte buffer, peeking without blocking.
+    let rv = unsafe { libc::recv(raw_fd(stream), probe.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    rv < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}

@@ -1,83 +1,46 @@
-//! The daemon's request loop: worker threads accept connections from Apache's
-//! children on the group socket and run each request through the WSGI layer.
+//! The daemon's request loop. Apache's children keep their connections open
+//! between requests, so an idle connection must not hold a worker thread:
+//! the workers take turns as the one that waits (leader/follower) for a new
+//! connection or a request on an idle one, and the waiter that sees a request
+//! serves it itself after handing the waiting over to another worker.
 
-use std::io::{BufReader, BufWriter, Write};
-use std::mem::MaybeUninit;
-use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Weak};
+use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
-use super::os;
+use super::connection::{Connection, DaemonIo};
 use super::protocol::{self, BodyCursor, RequestHead};
+use super::request_timeout::{self, Busy, now_micros};
 use super::supervisor::Group;
+use super::os;
 use crate::apache::log;
-use crate::python::{self, Level, Outcome, RequestInfo, RequestIo};
+use crate::python::{self, Level, Outcome, RequestInfo};
 
-const BUFFER: usize = 64 * 1024;
+type Conn = Arc<Mutex<Connection>>;
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+/// The connections waiting for their next request, and whether a worker is
+/// currently the waiter.
+struct Idle {
+    state: Mutex<IdleState>,
+    turn: Condvar,
+    /// Written when a connection goes back to the idle set, so the waiter
+    /// includes it in what it waits on.
+    wake_tx: Mutex<std::io::PipeWriter>,
+    wake_rx: Mutex<std::io::PipeReader>,
 }
 
-/// The requests running now (start time in µs, connection), for request-timeout.
-static RUNNING: Mutex<Vec<(i64, Weak<Mutex<Connection>>)>> = Mutex::new(Vec::new());
-
-/// Marks a request as running for as long as it lives.
-struct Busy(Arc<Mutex<Connection>>);
-
-impl Busy {
-    fn start(conn: &Arc<Mutex<Connection>>) -> Busy {
-        RUNNING.lock().push((now_micros(), Arc::downgrade(conn)));
-        Busy(conn.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        RUNNING.lock().retain(|(_, c)| !std::ptr::eq(c.as_ptr(), Arc::as_ptr(&self.0)));
-    }
-}
-
-/// request-timeout: a request running longer than this means the process is
-/// stuck (or overloaded); it exits and the parent starts a fresh one.
-fn watch_request_time(group: &Arc<Group>) {
-    let limit = group.config.request_timeout;
-    if limit.is_zero() {
-        return;
-    }
-    let group = group.clone();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
-            if let Some(started) = oldest
-                && now_micros() - started > limit.as_micros() as i64
-            {
-                log::server(
-                    Level::Error,
-                    &format!("mod_wsgi (pid={}): Daemon process request time limit exceeded, stopping process '{}'.", std::process::id(), group.config.name),
-                );
-                // Tell the clients still waiting for a response start why it will not come.
-                for (_, conn) in RUNNING.lock().iter() {
-                    if let Some(conn) = conn.upgrade()
-                        && let Some(mut c) = conn.try_lock_for(Duration::from_millis(50))
-                        && !c.started
-                    {
-                        let _ = protocol::write_response_fail(&mut c.writer, 504);
-                    }
-                }
-                os::exit_now(0);
-            }
-        }
-    });
+#[derive(Default)]
+struct IdleState {
+    connections: Vec<Conn>,
+    waiter: bool,
 }
 
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
-    watch_request_time(group);
+    request_timeout::watch(group);
     let stopping = Arc::new(AtomicBool::new(false));
     {
         let stopping = stopping.clone();
@@ -90,38 +53,100 @@ pub fn serve(group: &Arc<Group>) -> i32 {
             os::exit_now(0);
         });
     }
+    let Ok((wake_rx, wake_tx)) = std::io::pipe() else { return 1 };
+    let idle = Idle { state: Mutex::new(IdleState::default()), turn: Condvar::new(), wake_tx: Mutex::new(wake_tx), wake_rx: Mutex::new(wake_rx) };
     let served = AtomicU32::new(0);
     std::thread::scope(|scope| {
         for _ in 0..group.config.threads.max(1) {
-            scope.spawn(|| worker(group, &stopping, &served));
+            scope.spawn(|| worker(group, &idle, &stopping, &served));
         }
     });
     0
 }
 
-/// A worker takes connections straight from the listener and serves each
-/// until the Apache child closes it.
-fn worker(group: &Group, stopping: &AtomicBool, served: &AtomicU32) {
+fn worker(group: &Group, idle: &Idle, stopping: &AtomicBool, served: &AtomicU32) {
     let max = group.config.maximum_requests;
-    while !stopping.load(Ordering::Acquire) {
+    loop {
         if max > 0 && served.load(Ordering::Acquire) >= max {
             // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
             stopping.store(true, Ordering::Release);
-            break;
         }
-        let stream = match group.listener.accept() {
-            Ok((stream, _)) => stream,
-            // The listener's receive timeout wakes idle workers to see `stopping`.
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+        if stopping.load(Ordering::Acquire) {
+            idle.turn.notify_all();
+            return;
+        }
+        let Some(conn) = wait_for_request(group, idle, stopping) else { continue };
+        if serve_exchange(group, &conn, stopping, served) {
+            idle.state.lock().connections.push(conn);
+            let _ = idle.wake_tx.lock().write_all(&[1]);
+        }
+    }
+}
+
+/// Becomes the waiter (or waits its turn), then waits for a request; returns
+/// the connection it arrived on, having passed the waiting on.
+fn wait_for_request(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option<Conn> {
+    let mut state = idle.state.lock();
+    while state.waiter {
+        idle.turn.wait_for(&mut state, Duration::from_millis(250));
+        if stopping.load(Ordering::Acquire) {
+            return None;
+        }
+    }
+    state.waiter = true;
+    drop(state);
+    let found = wait_as_waiter(group, idle, stopping);
+    idle.state.lock().waiter = false;
+    idle.turn.notify_one();
+    found
+}
+
+fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option<Conn> {
+    let listener_fd = os::raw_fd(&group.listener);
+    let wake_fd = os::raw_fd(&*idle.wake_rx.lock());
+    loop {
+        let waiting: Vec<Conn> = idle.state.lock().connections.clone();
+        let mut fds = vec![listener_fd, wake_fd];
+        fds.extend(waiting.iter().map(|c| os::raw_fd(c.lock().reader.get_ref())));
+        let ready = match os::poll_readable(&fds, 250) {
+            Ok(ready) => ready,
             Err(e) => {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): accept on '{}' failed: {e}", std::process::id(), group.socket));
+                log::server(Level::Error, &format!("mod_wsgi (pid={}): poll failed: {e}", std::process::id()));
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        let Some(conn) = Connection::new(stream) else { continue };
-        let conn = Arc::new(Mutex::new(conn));
-        while serve_exchange(group, &conn, stopping, served) {}
+        if stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        if ready[1] {
+            let mut sink = [0u8; 64];
+            let _ = std::io::Read::read(&mut *idle.wake_rx.lock(), &mut sink);
+        }
+        // New connections first: there are at most as many as Apache has
+        // threads, while idle connections with a request are always there
+        // under load and would otherwise starve them.
+        if ready[0] {
+            match group.listener.accept() {
+                Ok((stream, _)) => {
+                    if let Some(conn) = Connection::new(stream) {
+                        return Some(Arc::new(Mutex::new(conn)));
+                    }
+                }
+                // Another process of the group took it, or the receive timeout passed.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => {
+                    log::server(Level::Error, &format!("mod_wsgi (pid={}): accept on '{}' failed: {e}", std::process::id(), group.socket));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        // A request (or a close) on an idle connection.
+        if let Some(i) = (0..waiting.len()).find(|&i| ready[2 + i]) {
+            let conn = waiting[i].clone();
+            idle.state.lock().connections.retain(|c| !Arc::ptr_eq(c, &conn));
+            return Some(conn);
+        }
     }
 }
 
@@ -189,79 +214,5 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> 
         request_start: head.request_start,
         enable_sendfile: head.enable_sendfile,
         ignore_activity: head.ignore_activity,
-    }
-}
-
-impl Connection {
-    fn new(stream: UnixStream) -> Option<Connection> {
-        let write_half = stream.try_clone().ok()?;
-        Some(Connection {
-            reader: BufReader::with_capacity(BUFFER, stream),
-            writer: BufWriter::with_capacity(BUFFER, write_half),
-            body: BodyCursor::new(),
-            started: false,
-        })
-    }
-}
-
-/// One connection from an Apache child.
-struct Connection {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
-    /// Where the current request's body stands.
-    body: BodyCursor,
-    /// The response start has been written.
-    started: bool,
-}
-
-/// The WSGI layer's view of a request arriving through the group socket.
-struct DaemonIo(Arc<Mutex<Connection>>);
-
-impl RequestIo for DaemonIo {
-    fn read_body(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize> {
-        let c = &mut *self.0.lock();
-        // SAFETY: the cursor only writes bytes into the buffer (read(2)
-        // semantics) and reports how many; none are read before written.
-        let buf = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
-        Ok(c.body.read(&mut c.reader, buf)?)
-    }
-
-    fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> std::io::Result<()> {
-        let mut c = self.0.lock();
-        c.started = true;
-        Ok(protocol::write_response_start(&mut c.writer, status, status_line, headers)?)
-    }
-
-    fn write_body(&mut self, data: &[u8], flush: bool) -> std::io::Result<()> {
-        let mut c = self.0.lock();
-        protocol::write_response_data(&mut c.writer, data)?;
-        if flush { c.writer.flush() } else { Ok(()) }
-    }
-
-    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let file = os::borrow_file(fd);
-        let mut buf = vec![0u8; BUFFER];
-        let (mut at, end) = (offset, offset + len);
-        while at < end {
-            let want = ((end - at) as usize).min(buf.len());
-            let n = file.read_at(&mut buf[..want], at)?;
-            if n == 0 {
-                break;
-            }
-            self.write_body(&buf[..n], false)?;
-            at += n as u64;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::io::Result<()> {
-        let mut c = self.0.lock();
-        protocol::write_response_end(&mut c.writer)?;
-        c.writer.flush()
-    }
-
-    fn log(&self, level: Level, msg: &str) {
-        log::server(level, msg);
     }
 }
