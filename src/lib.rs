@@ -7,6 +7,7 @@ pub mod apache;
 pub mod config;
 pub mod daemon;
 mod handler;
+mod preload;
 pub mod python;
 
 use apache::ffi;

@@ -36,7 +36,6 @@ fn kv(s: &Server, path: &str) -> std::collections::BTreeMap<String, String> {
 }
 
 #[test]
-#[ignore = "application groups run in one interpreter until sub-interpreters land (issue 4)"]
 fn default_group_is_one_interpreter_per_resource() {
     let s = groups_server();
     let first = kv(&s, "/res");
@@ -75,7 +74,6 @@ fn global_group_is_the_main_interpreter_shared_by_scripts() {
 }
 
 #[test]
-#[ignore = "application groups run in one interpreter until sub-interpreters land (issue 4)"]
 fn server_env_and_named_groups() {
     let s = groups_server();
     assert_eq!(
@@ -99,7 +97,6 @@ fn python_path_directive_extends_sys_path_in_every_interpreter() {
 }
 
 #[test]
-#[ignore = "application groups run in one interpreter until sub-interpreters land (issue 4)"]
 fn import_script_is_loaded_at_child_start_and_reused() {
     let s = groups_server();
     let loaded = format!("marker-state-loaded {}/preload.wsgi", s.dir().display());

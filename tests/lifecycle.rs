@@ -51,3 +51,22 @@ fn stop_finalises_python_and_leaves_no_process() {
         assert!(!log.contains("still did not exit"), "{log}");
     }
 }
+
+#[test]
+fn stop_ends_sub_interpreters_and_runs_their_atexit_handlers() {
+    // The default application group (%{RESOURCE}) is a sub-interpreter.
+    let mut s = server()
+        .app("lifecycle.wsgi")
+        .config("WSGIScriptAlias /life @DIR@/lifecycle.wsgi\n")
+        .start();
+    let pid = pid_of(&s.get("/life").text());
+    let clean = s.terminate(Duration::from_secs(10));
+    let log = s.error_log();
+    // The C module's children hang ending sub-interpreters (Apache kills them),
+    // so only ours is held to a clean stop.
+    if !is_reference() {
+        assert!(log.contains(&format!("marker-atexit pid={pid}")), "{log}");
+        assert!(clean, "Apache needed killing to stop:\n{log}");
+        assert!(!log.contains("still did not exit"), "{log}");
+    }
+}

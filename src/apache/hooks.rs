@@ -118,7 +118,11 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
             threads_per_process: mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) as u32,
         };
         match python::interpreter::start(&options) {
-            Ok(()) => pool::on_destroy(p, python::interpreter::stop),
+            Ok(()) => {
+                pool::on_destroy(p, python::interpreter::stop);
+                let configs: Vec<_> = servers(s).into_iter().map(|s| &server_state(s).config).collect();
+                crate::preload::run(&configs, "");
+            }
             Err(msg) => log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id())),
         }
     });

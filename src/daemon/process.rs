@@ -45,6 +45,7 @@ pub fn run(group: &Arc<Group>, index: u32) -> i32 {
         Level::Info,
         &format!("mod_wsgi (pid={}): Starting process '{}' ({}) with {} threads.", std::process::id(), config.name, index, config.threads),
     );
+    crate::preload::run(&group.configs, &config.name);
     let code = server::serve(group);
     python::interpreter::stop();
     code

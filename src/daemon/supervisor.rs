@@ -24,6 +24,8 @@ pub struct Group {
     pub listener: UnixListener,
     /// The main server's configuration (interpreter-wide settings).
     pub server: &'static ServerConfig,
+    /// Every server's configuration (for the scripts to preload).
+    pub configs: Vec<&'static ServerConfig>,
     pub main_server: usize,
 }
 
@@ -72,7 +74,7 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             let owner = os::is_root().then_some((apache_uid, apache_gid));
             let listener = os::listen_unix(&socket, config.listen_backlog, owner)
                 .map_err(|e| format!("Couldn't create socket '{socket}' for WSGI daemon process '{}': {e}", config.name))?;
-            let group = Arc::new(Group { config: config.clone(), socket, listener, server: main_config, main_server: main as usize });
+            let group = Arc::new(Group { config: config.clone(), socket, listener, server: main_config, configs: configs.to_vec(), main_server: main as usize });
             for index in 0..config.processes.max(1) {
                 spawn(pconf, group.clone(), index)?;
             }

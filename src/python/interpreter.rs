@@ -89,14 +89,24 @@ pub fn start(options: &Options) -> Result<(), String> {
         }
     }
     STARTED.store(true, Ordering::Release);
-    let setup = Python::attach(|py| configure(py, options).map_err(|e| describe(py, &e)));
+    let _ = OPTIONS.set(options.clone());
+    let setup = Python::attach(|py| configure_interpreter(py, ""));
     // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
     MAIN_THREAD_STATE.store(unsafe { ffi::PyEval_SaveThread() }, Ordering::Release);
     setup
 }
 
-/// Process-wide Python setup done once after start.
-fn configure(py: Python<'_>, options: &Options) -> PyResult<()> {
+/// The options Python was started with, for interpreters made later.
+static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+/// Sets up an interpreter (the main one, or one for an application group):
+/// its sys.stdout/stderr/stdin, the `mod_wsgi` module, and sys.path.
+pub fn configure_interpreter(py: Python<'_>, application_group: &str) -> Result<(), String> {
+    let options = OPTIONS.get().cloned().unwrap_or_default();
+    configure(py, &options, application_group).map_err(|e| describe(py, &e))
+}
+
+fn configure(py: Python<'_>, options: &Options, application_group: &str) -> PyResult<()> {
     let sys = py.import("sys")?;
     let stderr = Py::new(py, LogStream::server("<stderr>", Level::Error))?;
     sys.setattr("stderr", &stderr)?;
@@ -108,7 +118,7 @@ fn configure(py: Python<'_>, options: &Options) -> PyResult<()> {
     if options.restrict_stdin {
         sys.setattr("stdin", Py::new(py, RestrictedStream::new("stdin"))?)?;
     }
-    install_mod_wsgi_module(py, options, "")?;
+    install_mod_wsgi_module(py, options, application_group)?;
     if !options.path.is_empty() {
         let site = py.import("site")?;
         for dir in &options.path {
@@ -146,6 +156,12 @@ pub fn version() -> String {
 ///
 /// Panics if Python has not been started in this process.
 pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    thread_state();
+    Python::attach(f)
+}
+
+/// This thread's main-interpreter thread state, made on first use.
+pub fn thread_state() -> *mut ffi::PyThreadState {
     assert!(is_started(), "Python is not initialised in this process");
     THREAD_STATE.with(|cell| {
         if cell.get().is_null() {
@@ -154,8 +170,8 @@ pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
             // PyGILState_Ensure (and so Python::attach) resumes.
             cell.set(unsafe { ffi::PyThreadState_New(ffi::PyInterpreterState_Main()) });
         }
-    });
-    Python::attach(f)
+        cell.get()
+    })
 }
 
 /// Finalises Python (atexit handlers run), on the thread that started it.
@@ -171,6 +187,7 @@ pub fn stop() {
     // once the MPM has joined its workers.
     unsafe {
         ffi::PyEval_RestoreThread(state);
+        super::application_groups::end_all(state);
         if ffi::Py_FinalizeEx() < 0 {
             server_log(Level::Error, "mod_wsgi: errors while finalising Python");
         }

@@ -3,6 +3,7 @@
 //! Nothing here touches httpd: a request reaches the WSGI layer as a
 //! [`RequestIo`] plus the CGI variables, so embedded and daemon mode share it.
 
+pub mod application_groups;
 mod context;
 mod file_wrapper;
 mod input;
@@ -15,7 +16,7 @@ mod wsgi;
 use std::io;
 use std::mem::MaybeUninit;
 
-pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, run};
+pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
 
 /// Error-log severity, as httpd names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::input::InputStream;
 use super::log_stream::{LogStream, type_name};
 use super::response::StartResponse;
 use super::script::{self, LoadError};
-use super::{Level, RequestIo, interpreter};
+use super::{Level, RequestIo, application_groups};
 
 /// The mod_wsgi release whose behaviour this module follows (mod_wsgi.version).
 pub const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
@@ -89,7 +89,7 @@ pub enum Outcome {
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
     let context = RequestContext::new(io, info.script_filename.to_owned());
     let _current = Current::enter(&context);
-    let (outcome, buffered) = interpreter::with_gil(|py| {
+    let (outcome, buffered) = application_groups::with_group(info.application_group, |py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));
         match errors {
             Ok(errors) => {
@@ -108,6 +108,24 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
     }
     context.close();
     outcome
+}
+
+/// Loads the script at `path` into the interpreter of `application_group`
+/// ahead of any request; failures are logged with their traceback.
+pub fn preload(path: &str, application_group: &str, process_group: &str) {
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64);
+    let pid = std::process::id();
+    application_groups::with_group(application_group, |py| {
+        let note = |what: &str| super::server_log(Level::Info, &format!("mod_wsgi (pid={pid}, process='{process_group}', application='{application_group}'): {what}"));
+        if let Err(LoadError::Failed(err)) = script::load(py, path, mtime, true, note) {
+            super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."));
+            err.display(py);
+        }
+    });
 }
 
 /// Responses up to this size are copied out of Python and sent after the

@@ -1,0 +1,36 @@
+//! Scripts loaded when a process starts, before any request: WSGIImportScript,
+//! and WSGIScriptAlias lines that name both their process and application group.
+
+use crate::config::{GroupSpec, ServerConfig};
+use crate::python;
+
+/// A literal group's name ("" for %{GLOBAL}); None for groups known only per request.
+fn literal(spec: &GroupSpec) -> Option<&str> {
+    match spec {
+        GroupSpec::Global => Some(""),
+        GroupSpec::Named(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Loads, in this process, every script preloaded for `process_group`
+/// ("" for Apache's children in embedded mode).
+pub fn run(configs: &[&ServerConfig], process_group: &str) {
+    let mut seen = Vec::new();
+    for config in configs {
+        let imports = config.import_scripts.iter().map(|s| (&s.path, &s.process_group, &s.application_group));
+        let aliases = config
+            .script_aliases
+            .iter()
+            .filter(|a| a.preload())
+            .filter_map(|a| Some((&a.target, a.options.process_group.as_ref()?, a.options.application_group.as_ref()?)));
+        for (path, process, application) in imports.chain(aliases) {
+            let (Some(process), Some(application)) = (literal(process), literal(application)) else { continue };
+            if process != process_group || seen.contains(&(path, application)) {
+                continue;
+            }
+            seen.push((path, application));
+            python::preload(path, application, process_group);
+        }
+    }
+}
