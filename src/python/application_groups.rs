@@ -30,6 +30,9 @@ static TRAMPOLINES: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
 thread_local! {
     /// This thread's state in each sub-interpreter it has run code in.
     static STATES: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
+    /// Per group name: (thread state, run_job function), so a request finds
+    /// its interpreter without taking any process-wide lock.
+    static GROUPS: RefCell<HashMap<String, (usize, usize)>> = RefCell::new(HashMap::new());
 }
 
 /// Runs `f` in the interpreter of application group `group`.
@@ -37,12 +40,26 @@ pub fn with_group<R>(group: &str, f: impl for<'py> FnOnce(Python<'py>) -> R) -> 
     if group.is_empty() {
         return interpreter::with_gil(f);
     }
-    let interp = interpreter_for(group);
-    let tstate = thread_state_for(interp);
-    // SAFETY: `tstate` belongs to this thread and `interp`; it is not current
-    // anywhere, and RestoreThread takes the GIL for it.
+    let known = GROUPS.with(|g| g.borrow().get(group).copied());
+    let (tstate, function) = match known {
+        Some(entry) => entry,
+        None => {
+            let tstate = thread_state_for(interpreter_for(group));
+            (tstate, 0)
+        }
+    };
+    // SAFETY: `tstate` belongs to this thread and the group's interpreter; it
+    // is not current anywhere, and RestoreThread takes the GIL for it.
     unsafe { ffi::PyEval_RestoreThread(tstate as *mut ffi::PyThreadState) };
-    let result = run_attached(f);
+    let function = if function == 0 {
+        // SAFETY: the GIL is held by the group's thread state.
+        let function = trampoline(unsafe { ffi::PyInterpreterState_Get() } as usize);
+        GROUPS.with(|g| g.borrow_mut().insert(group.to_owned(), (tstate, function)));
+        function
+    } else {
+        function
+    };
+    let result = call_job(function, f);
     // SAFETY: releases the GIL taken above; no Python object from `f` outlives it.
     unsafe { ffi::PyEval_SaveThread() };
     result
@@ -104,7 +121,11 @@ fn run_job(py: Python<'_>, job: usize) {
 fn run_attached<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     // SAFETY: the GIL is held by the current thread state.
     let interp = unsafe { ffi::PyInterpreterState_Get() } as usize;
-    let function = trampoline(interp);
+    call_job(trampoline(interp), f)
+}
+
+/// Calls `f` through `function`, the current interpreter's run_job.
+fn call_job<R>(function: usize, f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     let mut f = Some(f);
     let mut out = None;
     let mut call = |py: Python<'_>| out = Some((f.take().expect("runs once"))(py));

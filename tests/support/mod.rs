@@ -517,6 +517,11 @@ impl Server {
         self.dir.path()
     }
 
+    /// Pid of the Apache parent process (the one the harness started).
+    pub fn parent_pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// `<dir>/var`: world-writable, for markers exchanged between test and app.
     pub fn var_dir(&self) -> PathBuf {
         self.dir.path().join("var")
@@ -865,4 +870,52 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// Live (not zombie) processes whose parent is `ppid`, from /proc.
+pub fn children_of(ppid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.len() > 1 && fields[0] != "Z" && fields[1] == ppid.to_string()
+        })
+        .collect()
+}
+
+/// `/proc/PID/cmdline` with NULs turned into spaces and trailing blanks removed ("" if gone).
+pub fn cmdline_of(pid: u32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text: String = raw
+        .iter()
+        .map(|&b| if b == 0 { ' ' } else { b as char })
+        .collect();
+    text.trim_end().to_string()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Sends signal `name` (e.g. "KILL") to `pid`.
+pub fn kill(name: &str, pid: u32) {
+    signal(name, pid);
 }

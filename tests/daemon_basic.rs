@@ -1,0 +1,354 @@
+//! Daemon mode basics: WSGIDaemonProcess + WSGIProcessGroup (or process-group= of
+//! WSGIScriptAlias) run the app in a separate process forked by the Apache parent; the
+//! environ, request bodies, responses, streaming, file_wrapper, close() and errors all cross
+//! the hop between the Apache child and the daemon intact.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use support::{Server, md5_hex, parse_kv, pseudo_random_bytes, py_str, server, write_file};
+
+/// Groups: `g` (threads=5) via WSGIProcessGroup and via process-group=, `one` (threads=1),
+/// `multi` (processes=2), `defaults` (no options); `/emb` is embedded, `/glob` is
+/// process-group=%{GLOBAL}.
+fn daemon_server() -> Server {
+    server()
+        .app("daemon.wsgi")
+        .app("environ.wsgi")
+        .file("data.bin", &pseudo_random_bytes(FILE_SIZE, 7))
+        .config(
+            "WSGIDaemonProcess g threads=5\n\
+             WSGIDaemonProcess one threads=1\n\
+             WSGIDaemonProcess multi processes=2 threads=2\n\
+             WSGIDaemonProcess single processes=1 threads=2\n\
+             WSGIDaemonProcess defaults\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi\n\
+             <Location /d>\n  WSGIProcessGroup g\n</Location>\n\
+             WSGIScriptAlias /opt @DIR@/daemon.wsgi process-group=g\n\
+             WSGIScriptAlias /env @DIR@/environ.wsgi process-group=g\n\
+             WSGIScriptAlias /one @DIR@/daemon.wsgi process-group=one\n\
+             WSGIScriptAlias /multi @DIR@/daemon.wsgi process-group=multi\n\
+             WSGIScriptAlias /single @DIR@/daemon.wsgi process-group=single\n\
+             WSGIScriptAlias /defaults @DIR@/daemon.wsgi process-group=defaults\n\
+             WSGIScriptAlias /emb @DIR@/daemon.wsgi\n\
+             WSGIScriptAlias /glob @DIR@/daemon.wsgi process-group=%{GLOBAL}\n",
+        )
+        .start()
+}
+
+const FILE_SIZE: usize = 3 * 1024 * 1024 + 5;
+
+fn kv(s: &Server, path: &str) -> BTreeMap<String, String> {
+    s.get_kv(path)
+}
+
+fn pid(env: &BTreeMap<String, String>) -> u32 {
+    env["pid"].parse().expect("pid")
+}
+
+/// Waits for the marker file `var/<name>` the app leaves behind; returns its contents.
+fn wait_for_marker(s: &Server, name: &str) -> Option<String> {
+    let path = s.var_dir().join(name);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return Some(text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn app_runs_in_a_daemon_process_forked_by_the_apache_parent() {
+    let s = daemon_server();
+    let daemon = kv(&s, "/d/info");
+    let embedded = kv(&s, "/emb/info");
+    assert_eq!(daemon["env.mod_wsgi.process_group"], "'g'");
+    assert_eq!(embedded["env.mod_wsgi.process_group"], "''");
+    // Another process than the Apache child that served the embedded request; both are
+    // children of the Apache parent.
+    assert_ne!(pid(&daemon), pid(&embedded), "{daemon:#?}");
+    assert_eq!(daemon["ppid"], s.parent_pid().to_string(), "{daemon:#?}");
+    assert_eq!(embedded["ppid"], s.parent_pid().to_string(), "{embedded:#?}");
+    assert_ne!(pid(&daemon), s.parent_pid());
+    // The daemon runs as Apache's User / Group (www-data) when no user= is given.
+    assert_eq!((daemon["uid"].as_str(), daemon["gid"].as_str()), ("33", "33"));
+    // Module state persists in the daemon across requests.
+    assert_eq!(daemon["counter"], "1");
+    let again = kv(&s, "/d/info");
+    assert_eq!((pid(&again), again["counter"].as_str()), (pid(&daemon), "2"));
+}
+
+#[test]
+fn process_group_option_of_script_alias_selects_the_same_daemon() {
+    let s = daemon_server();
+    let by_directive = kv(&s, "/d/info");
+    let by_option = kv(&s, "/opt/info");
+    assert_eq!(by_option["env.mod_wsgi.process_group"], "'g'");
+    assert_eq!(pid(&by_option), pid(&by_directive));
+    // Default application group: %{RESOURCE}, one per mount point, also in the daemon.
+    assert_eq!(
+        by_option["env.mod_wsgi.application_group"],
+        py_str(&format!("127.0.0.1:{}|/opt", s.port()))
+    );
+}
+
+#[test]
+fn global_process_group_means_embedded() {
+    let s = daemon_server();
+    let glob = kv(&s, "/glob/info");
+    let emb = kv(&s, "/emb/info");
+    let daemon = kv(&s, "/d/info");
+    assert_eq!(glob["env.mod_wsgi.process_group"], "''");
+    // mpm_event with ServerLimit 1: the one Apache child serves both embedded mounts.
+    assert_eq!(pid(&glob), pid(&emb));
+    assert_ne!(pid(&glob), pid(&daemon));
+}
+
+#[test]
+fn multithread_and_multiprocess_follow_threads_and_processes() {
+    let s = daemon_server();
+    let flags = |path: &str| {
+        let env = kv(&s, path);
+        (
+            env["env.wsgi.multithread"].clone(),
+            env["env.wsgi.multiprocess"].clone(),
+            env["env.wsgi.run_once"].clone(),
+        )
+    };
+    let t = || "True".to_string();
+    let f = || "False".to_string();
+    assert_eq!(flags("/d/info"), (t(), f(), f()), "threads=5");
+    assert_eq!(flags("/one/info"), (f(), f(), f()), "threads=1");
+    assert_eq!(flags("/multi/info"), (t(), t(), f()), "processes=2");
+    // Giving processes= at all, even 1, makes wsgi.multiprocess True.
+    assert_eq!(flags("/single/info"), (t(), t(), f()), "processes=1");
+    // No options: one process of 15 threads.
+    assert_eq!(flags("/defaults/info"), (t(), f(), f()), "defaults");
+}
+
+#[test]
+fn processes_option_forks_that_many_daemons() {
+    let s = daemon_server();
+    // Each request goes to whichever process accepts first; with two listening processes,
+    // a few concurrent slow requests are spread over both.
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let port = s.port();
+            std::thread::spawn(move || {
+                let req = format!(
+                    "GET /multi/sleep/0.5/m{i} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                );
+                let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                use std::io::{Read, Write};
+                c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                c.write_all(req.as_bytes()).unwrap();
+                let mut out = String::new();
+                c.read_to_string(&mut out).unwrap();
+                out
+            })
+        })
+        .collect();
+    let mut pids = std::collections::BTreeSet::new();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        let pid = out
+            .split("slept pid=")
+            .nth(1)
+            .expect("slept pid=")
+            .trim()
+            .to_string();
+        pids.insert(pid);
+    }
+    // Four 0.5 s requests on 2 threads per process: at least two processes took part.
+    assert_eq!(pids.len(), 2, "{pids:?}");
+}
+
+#[test]
+fn request_details_travel_to_the_daemon() {
+    let s = daemon_server();
+    let r = s.request(
+        "POST",
+        "/env/some/path?a=1&b=%20x",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Custom-Header", "custom value"),
+            ("User-Agent", "wsgi-tests"),
+        ],
+        b"a=b",
+    );
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    let env = parse_kv(&r.text());
+    let port = s.port().to_string();
+    let expect = [
+        ("REQUEST_METHOD", "POST".to_string()),
+        ("SCRIPT_NAME", "/env".to_string()),
+        ("PATH_INFO", "/some/path".to_string()),
+        ("QUERY_STRING", "a=1&b=%20x".to_string()),
+        ("REQUEST_URI", "/env/some/path?a=1&b=%20x".to_string()),
+        (
+            "CONTENT_TYPE",
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("CONTENT_LENGTH", "3".to_string()),
+        ("HTTP_X_CUSTOM_HEADER", "custom value".to_string()),
+        ("HTTP_USER_AGENT", "wsgi-tests".to_string()),
+        ("HTTP_HOST", format!("127.0.0.1:{port}")),
+        ("SERVER_NAME", "127.0.0.1".to_string()),
+        ("SERVER_PORT", port.clone()),
+        ("SERVER_ADDR", "127.0.0.1".to_string()),
+        ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
+        ("REMOTE_ADDR", "127.0.0.1".to_string()),
+        ("REQUEST_SCHEME", "http".to_string()),
+        ("GATEWAY_INTERFACE", "CGI/1.1".to_string()),
+        (
+            "SCRIPT_FILENAME",
+            format!("{}/environ.wsgi", s.dir().display()),
+        ),
+        ("DOCUMENT_ROOT", format!("{}/htdocs", s.dir().display())),
+        ("mod_wsgi.process_group", "g".to_string()),
+        (
+            "mod_wsgi.application_group",
+            format!("127.0.0.1:{port}|/env"),
+        ),
+        ("mod_wsgi.callable_object", "application".to_string()),
+        ("wsgi.url_scheme", "http".to_string()),
+    ];
+    for (key, value) in expect {
+        assert_eq!(env.get(key), Some(&py_str(&value)), "{key} in {env:#?}");
+    }
+    assert_eq!(env["wsgi.version"], "(1, 0)");
+    assert_eq!(env["wsgi.input_terminated"], "True");
+    // Every CGI variable is still a str after the hop.
+    assert_eq!(env["non_str_cgi"], "[]");
+    let remote_port = env["REMOTE_PORT"].trim_matches('\'');
+    assert!(remote_port.parse::<u16>().is_ok_and(|p| p > 0), "{env:#?}");
+    for key in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper"] {
+        assert!(env.contains_key(key), "{key} missing: {env:#?}");
+    }
+}
+
+#[test]
+fn large_post_body_read_in_pieces_arrives_intact() {
+    let s = daemon_server();
+    let body = pseudo_random_bytes(8 * 1024 * 1024 + 3, 11);
+    let r = s.request(
+        "POST",
+        "/d/md5",
+        &[("Content-Type", "application/octet-stream")],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    let out = parse_kv(&r.text());
+    assert_eq!(out["length"], body.len().to_string());
+    assert_eq!(out["md5"], md5_hex(&body));
+}
+
+#[test]
+fn large_response_arrives_intact() {
+    let s = daemon_server();
+    let r = s.get("/d/big");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.body.len(), 8 * 1024 * 1024);
+    let sent = r.header("X-MD5").expect("X-MD5 header").to_string();
+    assert_eq!(md5_hex(&r.body), sent);
+}
+
+#[test]
+fn streamed_chunks_reach_the_client_before_the_app_finishes() {
+    let s = daemon_server();
+    let mut stream = s.stream("/d/stream");
+    assert_eq!(stream.head.status, 200);
+    // The app blocks after the first chunk until it sees `stream-go`, so receiving the first
+    // chunk here proves neither the daemon nor the Apache child held it back.
+    assert_eq!(stream.next_chunk().as_deref(), Some(&b"first;"[..]));
+    write_file(&s.var_dir().join("stream-go"), b"");
+    assert_eq!(stream.rest(), b"second;third");
+}
+
+#[test]
+fn file_wrapper_serves_a_file() {
+    let s = daemon_server();
+    let r = s.get("/d/file");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    let data = pseudo_random_bytes(FILE_SIZE, 7);
+    assert_eq!(r.body.len(), data.len());
+    assert!(r.body == data, "body differs from the file");
+}
+
+#[test]
+fn close_is_called_in_the_daemon() {
+    let s = daemon_server();
+    let daemon_pid = pid(&kv(&s, "/d/info"));
+    let r = s.get("/d/close");
+    assert_eq!((r.status, r.text().as_str()), (200, "ab"));
+    assert_eq!(
+        wait_for_marker(&s, "closed"),
+        Some(daemon_pid.to_string()),
+        "close() not called in the daemon"
+    );
+}
+
+#[test]
+fn exception_gives_500_with_the_traceback_in_the_main_error_log() {
+    let s = daemon_server();
+    let r = s.get("/d/error");
+    assert_eq!(r.status, 500);
+    s.expect_log("RuntimeError: marker-daemon-exception");
+    let log = s.error_log();
+    assert!(log.contains("Traceback (most recent call last):"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "Exception occurred processing WSGI script '{}/daemon.wsgi'.",
+            s.dir().display()
+        )),
+        "{log}"
+    );
+    // Logged by the daemon process, which names its group.
+    let daemon_pid = pid(&kv(&s, "/d/info"));
+    assert!(
+        log.contains(&format!("mod_wsgi (pid={daemon_pid}): Exception occurred")),
+        "{log}"
+    );
+}
+
+#[test]
+fn status_and_headers_are_passed_through() {
+    let s = daemon_server();
+    let r = s.get("/d/notfound");
+    assert_eq!((r.status, r.reason.as_str()), (404, "Not Found"));
+    assert_eq!(r.header("X-Custom"), Some("custom value"));
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    let all = |name: &str| -> Vec<&str> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    // The daemon hands Apache a CGI-style header block, which Apache parses like a CGI
+    // script's: C mod_wsgi's repeated headers arrive merged into one ("a, b"), equivalent in
+    // HTTP; so both forms are accepted, in order.
+    assert_eq!(all("X-Multi").join(", "), "a, b", "{:?}", r.headers);
+    // Set-Cookie is never merged.
+    assert_eq!(all("Set-Cookie"), ["a=1", "b=2"], "{:?}", r.headers);
+    // The app's body, not Apache's error page.
+    assert_eq!(r.text(), "no such thing");
+}
+
+#[test]
+fn daemon_process_is_started_at_server_start_and_logged() {
+    let s = daemon_server();
+    // Started with Apache, before any request.
+    s.expect_log("Starting process 'g' with uid=33, gid=33 and threads=5.");
+    s.expect_log("Starting process 'one' with uid=33, gid=33 and threads=1.");
+    s.expect_log("Starting process 'defaults' with uid=33, gid=33 and threads=15.");
+    let log = s.error_log();
+    let multi = log
+        .matches("Starting process 'multi' with uid=33, gid=33 and threads=2.")
+        .count();
+    assert_eq!(multi, 2, "{log}");
+}
