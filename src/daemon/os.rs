@@ -44,6 +44,12 @@ pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>) -> io::R
     Ok(listener)
 }
 
+/// The process's (uid, gid).
+pub fn ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid have no preconditions.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

@@ -11,7 +11,7 @@ use crate::apache::{log, process};
 use crate::python::{self, Level};
 
 /// The daemon process's main; returns its exit code.
-pub fn run(group: &Arc<Group>, index: u32) -> i32 {
+pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     let config = &group.config;
     os::prepare_signals();
     os::die_with_parent();
@@ -43,7 +43,14 @@ pub fn run(group: &Arc<Group>, index: u32) -> i32 {
     }
     log::server(
         Level::Info,
-        &format!("mod_wsgi (pid={}): Starting process '{}' ({}) with {} threads.", std::process::id(), config.name, index, config.threads),
+        &format!(
+            "mod_wsgi (pid={}): Starting process '{}' with uid={}, gid={} and threads={}.",
+            std::process::id(),
+            config.name,
+            os::ids().0,
+            os::ids().1,
+            config.threads
+        ),
     );
     crate::preload::run(&group.configs, &config.name);
     let code = server::serve(group);

@@ -62,7 +62,8 @@ pub fn start(options: &Options) -> Result<(), String> {
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
         config.optimization_level = options.optimize;
-        let program = CString::new(PYTHON_EXECUTABLE).expect("no NUL");
+        let (program, home) = locate(options.home.as_deref());
+        let program = CString::new(program).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
         let argv0 = c"mod_wsgi";
         let mut argv = [argv0.as_ptr()];
         let mut status = ffi::PyConfig_SetBytesString(config, &mut config.program_name, program.as_ptr());
@@ -70,9 +71,9 @@ pub fn start(options: &Options) -> Result<(), String> {
             status = ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr());
         }
         if ffi::PyStatus_Exception(status) == 0
-            && let Some(home) = &options.home
+            && let Some(home) = home
         {
-            let home = CString::new(home.as_str()).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
+            let home = CString::new(home).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
             status = ffi::PyConfig_SetBytesString(config, &mut config.home, home.as_ptr());
         }
         if ffi::PyStatus_Exception(status) == 0 {
@@ -94,6 +95,22 @@ pub fn start(options: &Options) -> Result<(), String> {
     // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
     MAIN_THREAD_STATE.store(unsafe { ffi::PyEval_SaveThread() }, Ordering::Release);
     setup
+}
+
+/// The program name and home to start Python with. A virtual environment
+/// (a directory with pyvenv.cfg) is not a Python home: Python finds it, and
+/// the installation it was made from, through the pyvenv.cfg beside its
+/// own interpreter, so the program becomes the environment's bin/python3.
+fn locate(home: Option<&str>) -> (String, Option<String>) {
+    match home {
+        Some(home) if std::path::Path::new(home).join("pyvenv.cfg").is_file() => {
+            let bin = std::path::Path::new(home).join("bin");
+            let program = ["python3", "python"].iter().map(|p| bin.join(p)).find(|p| p.exists()).unwrap_or_else(|| bin.join("python3"));
+            (program.to_string_lossy().into_owned(), None)
+        }
+        Some(home) => (PYTHON_EXECUTABLE.to_owned(), Some(home.to_owned())),
+        None => (PYTHON_EXECUTABLE.to_owned(), None),
+    }
 }
 
 /// The options Python was started with, for interpreters made later.
