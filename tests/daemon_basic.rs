@@ -31,6 +31,8 @@ fn daemon_server() -> Server {
              WSGIScriptAlias /multi @DIR@/daemon.wsgi process-group=multi\n\
              WSGIScriptAlias /single @DIR@/daemon.wsgi process-group=single\n\
              WSGIScriptAlias /defaults @DIR@/daemon.wsgi process-group=defaults\n\
+             WSGIScriptAlias /chunked @DIR@/daemon.wsgi process-group=g\n\
+             <Location /chunked>\n  WSGIChunkedRequest On\n</Location>\n\
              WSGIScriptAlias /emb @DIR@/daemon.wsgi\n\
              WSGIScriptAlias /glob @DIR@/daemon.wsgi process-group=%{GLOBAL}\n",
         )
@@ -71,14 +73,24 @@ fn app_runs_in_a_daemon_process_forked_by_the_apache_parent() {
     // children of the Apache parent.
     assert_ne!(pid(&daemon), pid(&embedded), "{daemon:#?}");
     assert_eq!(daemon["ppid"], s.parent_pid().to_string(), "{daemon:#?}");
-    assert_eq!(embedded["ppid"], s.parent_pid().to_string(), "{embedded:#?}");
+    assert_eq!(
+        embedded["ppid"],
+        s.parent_pid().to_string(),
+        "{embedded:#?}"
+    );
     assert_ne!(pid(&daemon), s.parent_pid());
     // The daemon runs as Apache's User / Group (www-data) when no user= is given.
-    assert_eq!((daemon["uid"].as_str(), daemon["gid"].as_str()), ("33", "33"));
+    assert_eq!(
+        (daemon["uid"].as_str(), daemon["gid"].as_str()),
+        ("33", "33")
+    );
     // Module state persists in the daemon across requests.
     assert_eq!(daemon["counter"], "1");
     let again = kv(&s, "/d/info");
-    assert_eq!((pid(&again), again["counter"].as_str()), (pid(&daemon), "2"));
+    assert_eq!(
+        (pid(&again), again["counter"].as_str()),
+        (pid(&daemon), "2")
+    );
 }
 
 #[test]
@@ -139,7 +151,7 @@ fn processes_option_forks_that_many_daemons() {
             let port = s.port();
             std::thread::spawn(move || {
                 let req = format!(
-                    "GET /multi/sleep/0.5/m{i} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                    "GET /multi/sleep/1/m{i} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
                 );
                 let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                 use std::io::{Read, Write};
@@ -163,7 +175,7 @@ fn processes_option_forks_that_many_daemons() {
             .to_string();
         pids.insert(pid);
     }
-    // Four 0.5 s requests on 2 threads per process: at least two processes took part.
+    // Four 1 s requests on 2 threads per process: at least two processes took part.
     assert_eq!(pids.len(), 2, "{pids:?}");
 }
 
@@ -245,6 +257,20 @@ fn large_post_body_read_in_pieces_arrives_intact() {
     let out = parse_kv(&r.text());
     assert_eq!(out["length"], body.len().to_string());
     assert_eq!(out["md5"], md5_hex(&body));
+}
+
+#[test]
+fn chunked_request_body_reaches_the_daemon_only_when_enabled() {
+    let s = daemon_server();
+    let chunks: [&[u8]; 3] = [b"first-", b"second-", &[b'x'; 100_000]];
+    let whole: Vec<u8> = chunks.concat();
+    // Refused by default, as in embedded mode.
+    assert_eq!(s.post_chunked("/d/md5", &chunks).status, 411);
+    let r = s.post_chunked("/chunked/md5", &chunks);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    let out = parse_kv(&r.text());
+    assert_eq!(out["length"], whole.len().to_string());
+    assert_eq!(out["md5"], md5_hex(&whole));
 }
 
 #[test]
@@ -346,9 +372,12 @@ fn daemon_process_is_started_at_server_start_and_logged() {
     s.expect_log("Starting process 'g' with uid=33, gid=33 and threads=5.");
     s.expect_log("Starting process 'one' with uid=33, gid=33 and threads=1.");
     s.expect_log("Starting process 'defaults' with uid=33, gid=33 and threads=15.");
-    let log = s.error_log();
-    let multi = log
-        .matches("Starting process 'multi' with uid=33, gid=33 and threads=2.")
-        .count();
-    assert_eq!(multi, 2, "{log}");
+    // One line per process of processes=2 (logged by each daemon as it starts).
+    let line = "Starting process 'multi' with uid=33, gid=33 and threads=2.";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.error_log().matches(line).count() < 2 {
+        assert!(Instant::now() < deadline, "{}", s.error_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.error_log().matches(line).count(), 2);
 }

@@ -46,10 +46,16 @@ pub fn server(level: Level, msg: &str) {
 
 /// Logs with the request's client and request context.
 pub fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
+    request_with_status(r, level, 0, msg);
+}
+
+/// As [`request`], with an OS error number httpd prints before the message.
+pub fn request_with_status(r: *const ffi::request_rec, level: Level, errno: i32, msg: &str) {
     let text = c_message(msg);
-    // SAFETY: `r` is the live request of the calling handler; "%s" takes one string.
+    // SAFETY: `r` is the live request of the calling handler; "%s" takes one
+    // string; APR status codes for OS errors are the errno values.
     unsafe {
-        ffi::ap_log_rerror_(c"wsgi".as_ptr(), 0, module_index(), apache_level(level), 0, r, c"%s".as_ptr(), text.as_ptr());
+        ffi::ap_log_rerror_(c"wsgi".as_ptr(), 0, module_index(), apache_level(level), errno, r, c"%s".as_ptr(), text.as_ptr());
     }
 }
 

@@ -363,6 +363,11 @@ impl Request {
         super::log::request(self.as_ptr(), Level::Error, msg);
     }
 
+    /// Logs an error with the OS error `errno` in httpd's "(N)text: " form.
+    pub fn log_os_error(&self, errno: i32, msg: &str) {
+        super::log::request_with_status(self.as_ptr(), Level::Error, errno, msg);
+    }
+
     pub fn log_info(&self, msg: &str) {
         super::log::request(self.as_ptr(), Level::Info, msg);
     }

@@ -22,16 +22,33 @@ const BUFFER: usize = 64 * 1024;
 /// Sends `head` and the request body to `group`, then relays the response.
 /// Returns the handler's status (OK, or an HTTP error status).
 pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
+    match exchange(req, head, group, checkout(group)) {
+        // The daemon is restarting for a changed script and handed the
+        // (bodiless) request back: send it to the new process.
+        Relayed::Restart => match exchange(req, head, group, connect(group)) {
+            Relayed::Done(status) => status,
+            Relayed::Restart => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
+        },
+        Relayed::Done(status) => status,
+    }
+}
+
+enum Relayed {
+    Done(c_int),
+    Restart,
+}
+
+fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::io::Result<UnixStream>) -> Relayed {
     let name = &group.config.name;
-    let stream = match checkout(group) {
+    let stream = match stream {
         Ok(stream) => stream,
         Err(e) => {
-            req.log_error(&format!(
-                "mod_wsgi (pid={}): Unable to connect to WSGI daemon process '{name}' on '{}': {e}.",
-                std::process::id(),
-                group.socket
-            ));
-            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+            let uid = super::os::ids().0;
+            req.log_os_error(
+                e.raw_os_error().unwrap_or(0),
+                &format!("mod_wsgi (pid={}): Unable to connect to WSGI daemon process '{name}' on '{}' as user with uid={uid}.", std::process::id(), group.socket),
+            );
+            return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     };
     let timeout = Some(socket_timeout(req, group));
@@ -42,18 +59,22 @@ pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
         Ok(()) => {}
         Err(SendError::Client(e)) => {
             req.log_info(&format!("mod_wsgi (pid={}): request data read error: {e}.", std::process::id()));
-            return ffi::HTTP_BAD_REQUEST as c_int;
+            return Relayed::Done(ffi::HTTP_BAD_REQUEST as c_int);
         }
         Err(SendError::Daemon(e)) => {
             req.log_error(&format!("mod_wsgi (pid={}): Unable to send request to WSGI daemon process '{name}' on '{}': {e}.", std::process::id(), group.socket));
-            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+            return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    let (status, reusable) = relay_response(req, &stream, group);
-    if reusable {
-        checkin(group, stream);
+    match relay_response(req, &stream, group) {
+        Some((status, reusable)) => {
+            if reusable {
+                checkin(group, stream);
+            }
+            Relayed::Done(status)
+        }
+        None => Relayed::Restart,
     }
-    status
 }
 
 /// Idle connections to each group's daemons, kept by this Apache child
@@ -88,8 +109,8 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
     loop {
         match UnixStream::connect(&group.socket) {
             Ok(stream) => return Ok(stream),
-            // Refused or missing while a daemon is (re)starting: try again until connect-timeout.
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::WouldBlock) && Instant::now() < deadline => {
+            // Refused, or the backlog full, while daemons are (re)starting or busy: try again until connect-timeout.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(200));
             }
@@ -127,26 +148,41 @@ fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> R
     out.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
+fn frame_keeps(frame: &ResponseFrame) -> bool {
+    matches!(frame, ResponseFrame::End)
+}
+
 /// Relays the daemon's response; returns the handler's status and whether
-/// the exchange ended cleanly, so the connection can carry another request.
-fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> (c_int, bool) {
+/// the exchange ended cleanly, so the connection can carry another request;
+/// None when the daemon handed the request back unrun (it is restarting).
+fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> Option<(c_int, bool)> {
     let mut input = BufReader::with_capacity(BUFFER, stream);
     let mut started = false;
     loop {
         let frame = match protocol::read_response_frame(&mut input) {
             Ok(frame) => frame,
+            Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                req.log_error(&format!(
+                    "mod_wsgi (pid={}): Timeout when reading response headers from daemon process '{}': {}",
+                    std::process::id(),
+                    group.config.name,
+                    String::from_utf8_lossy(req.filename())
+                ));
+                return Some((ffi::HTTP_GATEWAY_TIME_OUT as c_int, false));
+            }
             Err(e) => {
                 req.log_error(&format!(
-                    "mod_wsgi (pid={}): {} from daemon process '{}': {e}.",
+                    "mod_wsgi (pid={}): {} from daemon process '{}': {} ({e})",
                     std::process::id(),
-                    if started { "Response truncated" } else { "Truncated or oversized response headers received" },
-                    group.config.name
+                    if started { "Truncated response received" } else { "Truncated or oversized response headers received" },
+                    group.config.name,
+                    String::from_utf8_lossy(req.filename())
                 ));
                 if started {
                     req.abort_connection();
-                    return (ffi::OK as c_int, false);
+                    return Some((ffi::OK as c_int, false));
                 }
-                return (ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false);
+                return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
             }
         };
         let sent = match frame {
@@ -157,20 +193,26 @@ fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> (c_i
             // Flush unless more of the response is already waiting: each
             // chunk the application yields reaches the client promptly.
             ResponseFrame::Data(data) => req.write_body(&data, input.buffer().is_empty()),
-            ResponseFrame::End => {
+            ResponseFrame::End | ResponseFrame::EndClose => {
                 let _ = req.finish();
-                return (ffi::OK as c_int, true);
+                return Some((ffi::OK as c_int, frame_keeps(&frame)));
             }
             ResponseFrame::Abort => {
                 req.abort_connection();
-                return (ffi::OK as c_int, true);
+                return Some((ffi::OK as c_int, true));
             }
-            ResponseFrame::Fail { status } => return (status as c_int, true),
+            // A failure may come from a process about to go (request-timeout): start afresh.
+            ResponseFrame::Fail { status } => return Some((status as c_int, false)),
+            ResponseFrame::Restart if !started => return None,
+            ResponseFrame::Restart => {
+                req.abort_connection();
+                return Some((ffi::OK as c_int, false));
+            }
         };
         if sent.is_err() {
             // The client went away; closing our end tells the daemon.
             req.abort_connection();
-            return (ffi::OK as c_int, false);
+            return Some((ffi::OK as c_int, false));
         }
     }
 }

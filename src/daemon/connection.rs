@@ -5,6 +5,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::mem::MaybeUninit;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -16,13 +17,14 @@ use crate::python::{Level, RequestIo};
 const BUFFER: usize = 64 * 1024;
 
 impl Connection {
-    pub fn new(stream: UnixStream) -> Option<Connection> {
+    pub fn new(stream: UnixStream, stopping: Arc<AtomicBool>) -> Option<Connection> {
         let write_half = stream.try_clone().ok()?;
         Some(Connection {
             reader: BufReader::with_capacity(BUFFER, stream),
             writer: BufWriter::with_capacity(BUFFER, write_half),
             body: BodyCursor::new(),
             started: false,
+            stopping,
         })
     }
 }
@@ -35,6 +37,8 @@ pub struct Connection {
     pub body: BodyCursor,
     /// The response start has been written.
     pub started: bool,
+    /// The process is stopping: responses end with EndClose.
+    stopping: Arc<AtomicBool>,
 }
 
 /// The WSGI layer's view of a request arriving through the group socket.
@@ -80,7 +84,11 @@ impl RequestIo for DaemonIo {
 
     fn finish(&mut self) -> std::io::Result<()> {
         let mut c = self.0.lock();
-        protocol::write_response_end(&mut c.writer)?;
+        if c.stopping.load(Ordering::Acquire) {
+            protocol::write_response_end_close(&mut c.writer)?;
+        } else {
+            protocol::write_response_end(&mut c.writer)?;
+        }
         c.writer.flush()
     }
 

@@ -3,9 +3,9 @@
 
 pub mod client;
 mod connection;
+mod monitor;
 pub(crate) mod os;
 mod process;
 pub mod protocol;
-mod request_timeout;
 mod server;
 pub mod supervisor;

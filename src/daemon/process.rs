@@ -21,8 +21,10 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         os::set_title(process::argv_area(group.main_server as *const _), &title);
     }
     if let Err(msg) = take_identity(group) {
-        log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));
-        // Sleep a little so a misconfigured group is not re-forked in a tight loop.
+        let pid = std::process::id();
+        log::server(Level::Error, &format!("mod_wsgi (pid={pid}): {msg}"));
+        log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Failure to configure the daemon process correctly and process left in unspecified state. Restarting daemon process after delay."));
+        // Wait before exiting so a misconfigured group is not re-forked in a tight loop.
         std::thread::sleep(std::time::Duration::from_secs(1));
         return 1;
     }
@@ -33,6 +35,7 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         optimize: group.server.python_optimize().into(),
         restrict_stdout: group.server.restrict_stdout(),
         restrict_stdin: group.server.restrict_stdin(),
+        home_on_path: config.home.clone(),
         process_group: config.name.clone(),
         maximum_processes: config.processes.max(1),
         threads_per_process: config.threads.max(1),
@@ -71,13 +74,20 @@ fn take_identity(group: &Group) -> Result<(), String> {
     if os::is_root() {
         os::become_user(&user, uid, gid).map_err(|e| format!("Unable to change to uid={uid} gid={gid} for daemon process '{}': {e}", config.name))?;
     }
-    // The working directory: home=, else the user's own home when the group
-    // runs as someone other than Apache's user, else the filesystem root.
-    let home = config.home.clone().or_else(|| {
-        (uid != apache_uid).then(|| crate::config::user_home(uid)).flatten()
-    });
-    let dir = home.unwrap_or_else(|| "/".into());
-    std::env::set_current_dir(&dir).map_err(|e| format!("Unable to change working directory to '{dir}': {e}"))?;
+    // HOME is the user's home; the working directory is home=, else that home
+    // when the group runs as someone other than Apache's user, else Apache's.
+    let user_home = crate::config::user_home(uid);
+    if let Some(dir) = &config.home {
+        std::env::set_current_dir(dir).map_err(|e| format!("Unable to change working directory to '{dir}': {e}"))?;
+    } else if uid != apache_uid
+        && let Some(dir) = &user_home
+    {
+        std::env::set_current_dir(dir).map_err(|_| format!("Unable to change working directory to home directory '{dir}' for uid={uid}."))?;
+    }
+    if let Some(dir) = &user_home {
+        // SAFETY of set_var: the daemon process has a single thread at this point.
+        unsafe { std::env::set_var("HOME", dir) };
+    }
     if let Some(mask) = config.umask {
         os::set_umask(mask);
     }

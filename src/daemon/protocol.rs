@@ -100,6 +100,8 @@ pub enum FrameKind {
     End = 0x13,
     Abort = 0x14,
     Fail = 0x15,
+    Restart = 0x16,
+    EndClose = 0x17,
 }
 
 impl FrameKind {
@@ -113,6 +115,8 @@ impl FrameKind {
             0x13 => Self::End,
             0x14 => Self::Abort,
             0x15 => Self::Fail,
+            0x16 => Self::Restart,
+            0x17 => Self::EndClose,
             _ => return None,
         })
     }
@@ -123,7 +127,7 @@ impl FrameKind {
         match self {
             Self::RequestHead | Self::ResponseStart => (0, MAX_HEAD),
             Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
-            Self::BodyEnd | Self::End | Self::Abort => (0, 0),
+            Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
             Self::Fail => (2, 2),
         }
     }
@@ -164,6 +168,12 @@ pub enum ResponseFrame {
     End,
     Abort,
     Fail { status: u16 },
+    /// The request was not run: the daemon is restarting (its script
+    /// changed); send it again on a new connection.
+    Restart,
+    /// The response is complete and the daemon closes this connection (it is
+    /// stopping): do not reuse it.
+    EndClose,
 }
 
 // ---------------------------------------------------------------------------
@@ -434,6 +444,16 @@ pub fn write_response_fail(w: &mut impl Write, status: u16) -> Result<()> {
     write_marker(w, FrameKind::Fail, &status.to_be_bytes())
 }
 
+/// Marks the response complete and the connection closing; flushes `w`.
+pub fn write_response_end_close(w: &mut impl Write) -> Result<()> {
+    write_marker(w, FrameKind::EndClose, &[])
+}
+
+/// Hands the request back unrun because this daemon is restarting, and flushes `w`.
+pub fn write_response_restart(w: &mut impl Write) -> Result<()> {
+    write_marker(w, FrameKind::Restart, &[])
+}
+
 /// Reads one whole response frame. `Data` payloads are allocated; to relay a
 /// large body without that, use `read_frame_header` and read `Data` payloads
 /// into your own buffer, passing other kinds to `read_response_payload`.
@@ -465,6 +485,8 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
         FrameKind::Data => ResponseFrame::Data(read_payload(r, h.len)?),
         FrameKind::End => ResponseFrame::End,
         FrameKind::Abort => ResponseFrame::Abort,
+        FrameKind::Restart => ResponseFrame::Restart,
+        FrameKind::EndClose => ResponseFrame::EndClose,
         FrameKind::Fail => {
             let mut status = [0u8; 2];
             read_exact(r, &mut status)?;
@@ -1153,6 +1175,8 @@ mod tests {
             ResponseFrame::Abort,
             ResponseFrame::Fail { status: 500 },
             ResponseFrame::Fail { status: u16::MAX },
+            ResponseFrame::Restart,
+            ResponseFrame::EndClose,
         ];
         let mut out = Vec::new();
         for f in &frames {
@@ -1164,6 +1188,8 @@ mod tests {
                 ResponseFrame::End => write_response_end(&mut out).unwrap(),
                 ResponseFrame::Abort => write_response_abort(&mut out).unwrap(),
                 ResponseFrame::Fail { status } => write_response_fail(&mut out, *status).unwrap(),
+                ResponseFrame::Restart => write_response_restart(&mut out).unwrap(),
+                ResponseFrame::EndClose => write_response_end_close(&mut out).unwrap(),
             }
         }
         let mut r = Trickle::new(&out);
@@ -1543,7 +1569,7 @@ mod tests {
             let len = rng.below(64);
             let mut noise: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             if len >= HEADER_LEN {
-                let kinds = [0x01, 0x02, 0x03, 0x11, 0x12, 0x13, 0x14, 0x15];
+                let kinds = [0x01, 0x02, 0x03, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17];
                 noise[0] = kinds[rng.below(kinds.len())];
                 noise[1..4].fill(0);
                 noise[4] = (rng.below(len)) as u8;

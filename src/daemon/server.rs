@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::connection::{Connection, DaemonIo};
 use super::protocol::{self, BodyCursor, RequestHead};
-use super::request_timeout::{self, Busy, now_micros};
+use super::monitor::{self, Busy, now_micros};
 use super::supervisor::Group;
 use super::os;
 use crate::apache::log;
@@ -40,7 +40,7 @@ struct IdleState {
 
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
-    request_timeout::watch(group);
+    monitor::watch(group);
     let stopping = Arc::new(AtomicBool::new(false));
     {
         let stopping = stopping.clone();
@@ -64,7 +64,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     0
 }
 
-fn worker(group: &Group, idle: &Idle, stopping: &AtomicBool, served: &AtomicU32) {
+fn worker(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>, served: &AtomicU32) {
     let max = group.config.maximum_requests;
     loop {
         if max > 0 && served.load(Ordering::Acquire) >= max {
@@ -85,7 +85,7 @@ fn worker(group: &Group, idle: &Idle, stopping: &AtomicBool, served: &AtomicU32)
 
 /// Becomes the waiter (or waits its turn), then waits for a request; returns
 /// the connection it arrived on, having passed the waiting on.
-fn wait_for_request(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option<Conn> {
+fn wait_for_request(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> Option<Conn> {
     let mut state = idle.state.lock();
     while state.waiter {
         idle.turn.wait_for(&mut state, Duration::from_millis(250));
@@ -101,8 +101,9 @@ fn wait_for_request(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option
     found
 }
 
-fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option<Conn> {
-    let listener_fd = os::raw_fd(&group.listener);
+fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> Option<Conn> {
+    let Some(listener) = group.listener.as_ref() else { return None };
+    let listener_fd = os::raw_fd(listener);
     let wake_fd = os::raw_fd(&*idle.wake_rx.lock());
     loop {
         let waiting: Vec<Conn> = idle.state.lock().connections.clone();
@@ -127,9 +128,9 @@ fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &AtomicBool) -> Option<C
         // threads, while idle connections with a request are always there
         // under load and would otherwise starve them.
         if ready[0] {
-            match group.listener.accept() {
+            match listener.accept() {
                 Ok((stream, _)) => {
-                    if let Some(conn) = Connection::new(stream) {
+                    if let Some(conn) = Connection::new(stream, stopping.clone()) {
                         return Some(Arc::new(Mutex::new(conn)));
                     }
                 }
@@ -162,7 +163,28 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
             return false;
         }
     };
-    served.fetch_add(1, Ordering::AcqRel);
+    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) && !body_follows(conn) {
+        // The script changed: a fresh process serves it, as mod_wsgi restarts
+        // the daemon. A request without a body is handed back to be sent
+        // again; one with a body (already on its way) is run here, on the new
+        // code, before the process goes.
+        log::server(Level::Info, &format!("mod_wsgi (pid={}): Restarting daemon process '{}': '{}' changed.", std::process::id(), group.config.name, head.script_filename));
+        stopping.store(true, Ordering::Release);
+        let c = &mut *conn.lock();
+        c.body = BodyCursor::new();
+        let _ = c.body.drain(&mut c.reader);
+        let _ = protocol::write_response_restart(&mut c.writer);
+        return false;
+    }
+    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
+        stopping.store(true, Ordering::Release);
+    }
+    let max = group.config.maximum_requests;
+    if served.fetch_add(1, Ordering::AcqRel) + 1 >= max && max > 0 {
+        // The last request of this process (maximum-requests): its response
+        // tells the client not to reuse the connection.
+        stopping.store(true, Ordering::Release);
+    }
     {
         let mut c = conn.lock();
         c.body = BodyCursor::new();
@@ -193,6 +215,16 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
     let c = &mut *c;
     let drained = c.body.drain(&mut c.reader).is_ok();
     ended.is_ok() && c.writer.flush().is_ok() && drained && !stopping.load(Ordering::Acquire)
+}
+
+/// Whether the request has a body: the frame after the head is not the end marker.
+fn body_follows(conn: &Conn) -> bool {
+    use std::io::BufRead;
+    let mut c = conn.lock();
+    match c.reader.fill_buf() {
+        Ok(buf) => buf.first() != Some(&(protocol::FrameKind::BodyEnd as u8)),
+        Err(_) => true,
+    }
 }
 
 fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> {

@@ -21,7 +21,8 @@ use crate::python::Level;
 pub struct Group {
     pub config: DaemonProcess,
     pub socket: String,
-    pub listener: UnixListener,
+    /// None when the socket could not be created: requests then get 503.
+    pub listener: Option<UnixListener>,
     /// The main server's configuration (interpreter-wide settings).
     pub server: &'static ServerConfig,
     /// Every server's configuration (for the scripts to preload).
@@ -72,11 +73,17 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             id += 1;
             let socket = socket_path(pconf, main_config, generation, id);
             let owner = os::is_root().then_some((apache_uid, apache_gid));
+            // A group whose socket cannot be made is logged and left out, as
+            // mod_wsgi does: the server runs, and the group's requests get 503.
             let listener = os::listen_unix(&socket, config.listen_backlog, owner)
-                .map_err(|e| format!("Couldn't create socket '{socket}' for WSGI daemon process '{}': {e}", config.name))?;
+                .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't bind unix domain socket '{socket}': {e}.", std::process::id())))
+                .ok();
+            let started = listener.is_some();
             let group = Arc::new(Group { config: config.clone(), socket, listener, server: main_config, configs: configs.to_vec(), main_server: main as usize });
             for index in 0..config.processes.max(1) {
-                spawn(pconf, group.clone(), index)?;
+                if started {
+                    spawn(pconf, group.clone(), index)?;
+                }
             }
             table.insert(config.name.clone(), group);
         }
@@ -139,8 +146,8 @@ pub fn close_listeners_in_child() {
     // Dropping a group would close its listener; the table is only read
     // in children, so closing is done by replacing each fd with /dev/null.
     if let Some(table) = ENDPOINTS.get() {
-        for group in table.lock().values() {
-            os::close_inherited(&group.listener);
+        for listener in table.lock().values().filter_map(|g| g.listener.as_ref()) {
+            os::close_inherited(listener);
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Options {
     pub optimize: i32,
     pub restrict_stdout: bool,
     pub restrict_stdin: bool,
+    /// A daemon's home=: put first on sys.path, as the script's directory would be.
+    pub home_on_path: Option<String>,
     /// What the `mod_wsgi` module tells applications about this process.
     pub process_group: String,
     pub maximum_processes: u32,
@@ -136,11 +138,22 @@ fn configure(py: Python<'_>, options: &Options, application_group: &str) -> PyRe
         sys.setattr("stdin", Py::new(py, RestrictedStream::new("stdin"))?)?;
     }
     install_mod_wsgi_module(py, options, application_group)?;
+    let sys_path = sys.getattr("path")?.cast_into::<pyo3::types::PyList>()?;
     if !options.path.is_empty() {
+        // Added as site directories (their .pth files apply), then moved in
+        // front of the standard library, in the order given, as mod_wsgi does.
+        let before: Vec<String> = sys_path.extract()?;
         let site = py.import("site")?;
         for dir in &options.path {
             site.call_method1("addsitedir", (dir,))?;
         }
+        let after: Vec<String> = sys_path.extract()?;
+        let added: Vec<&String> = after.iter().filter(|p| !before.contains(p)).collect();
+        let reordered: Vec<&String> = added.into_iter().chain(before.iter()).collect();
+        sys.setattr("path", reordered)?;
+    }
+    if let Some(home) = &options.home_on_path {
+        sys.getattr("path")?.call_method1("insert", (0, home))?;
     }
     Ok(())
 }

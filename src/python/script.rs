@@ -74,31 +74,42 @@ pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: im
     } else {
         note(&format!("Loading Python script file '{path}'."));
     }
-    execute(py, &modules, &name, path, mtime).map_err(LoadError::Failed)
+    let module = execute(py, &modules, &name, path, mtime).map_err(LoadError::Failed)?;
+    LOADED.lock().insert(path.to_owned(), mtime);
+    Ok(module)
 }
 
+/// The mtime of every script this process has loaded (in any interpreter).
+static LOADED: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
+
+/// True when this process runs an older version of the script at `path`
+/// (a daemon process then restarts rather than reload in place).
+pub fn is_stale(path: &str, mtime: i64) -> bool {
+    LOADED.lock().get(path).is_some_and(|&loaded| loaded != mtime)
+}
+
+/// The loaded module, if complete (`__mtime__` is set only once the script
+/// has run, so a module another thread is still executing does not count)
+/// and, with `reload`, of the file's current version.
 fn current<'py>(modules: &Bound<'py, PyDict>, name: &str, mtime: i64, reload: bool) -> Option<Bound<'py, PyModule>> {
     let module = modules.get_item(name).ok()??.cast_into::<PyModule>().ok()?;
-    if reload {
-        let loaded: i64 = module.getattr("__mtime__").ok()?.extract().ok()?;
-        if loaded != mtime {
-            return None;
-        }
-    }
-    Some(module)
+    let loaded: i64 = module.getattr("__mtime__").ok()?.extract().ok()?;
+    (!reload || loaded == mtime).then_some(module)
 }
 
 fn execute<'py>(py: Python<'py>, modules: &Bound<'py, PyDict>, name: &str, path: &str, mtime: i64) -> PyResult<Bound<'py, PyModule>> {
     let source = std::fs::read(path).map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("unable to read '{path}': {e}")))?;
     let module = PyModule::new(py, name)?;
     module.setattr("__file__", path)?;
-    module.setattr("__mtime__", mtime)?;
     let builtins = py.import("builtins")?;
     let code = builtins.call_method1("compile", (pyo3::types::PyBytes::new(py, &source), path, "exec", 0, true))?;
+    // In sys.modules while it runs, as an imported module is (the script may
+    // refer to itself); complete, for other threads, once __mtime__ is set.
     modules.set_item(name, &module)?;
     if let Err(err) = builtins.call_method1("exec", (code, module.dict())) {
         let _ = modules.del_item(name);
         return Err(err);
     }
+    module.setattr("__mtime__", mtime)?;
     Ok(module)
 }

@@ -1,7 +1,9 @@
-//! request-timeout: a daemon process whose oldest request has run too long is
-//! stuck (or overloaded); it tells the waiting clients 504 and exits, and the
-//! Apache parent starts a fresh one.
+//! The daemon's time limits. request-timeout: a process whose oldest request
+//! has run too long is stuck (or overloaded); it tells the waiting clients 504
+//! and exits. inactivity-timeout: a process with no request for that long
+//! exits (freeing its memory). Either way the Apache parent starts a fresh one.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -23,9 +25,14 @@ static RUNNING: Mutex<Vec<(i64, Weak<Mutex<Connection>>)>> = Mutex::new(Vec::new
 /// Marks a request as running for as long as it lives.
 pub struct Busy(Arc<Mutex<Connection>>);
 
+/// When the last request started or ended (µs), for inactivity-timeout.
+static LAST_ACTIVITY: AtomicI64 = AtomicI64::new(0);
+
 impl Busy {
     pub fn start(conn: &Arc<Mutex<Connection>>) -> Busy {
-        RUNNING.lock().push((now_micros(), Arc::downgrade(conn)));
+        let now = now_micros();
+        LAST_ACTIVITY.store(now, Ordering::Relaxed);
+        RUNNING.lock().push((now, Arc::downgrade(conn)));
         Busy(conn.clone())
     }
 }
@@ -33,22 +40,34 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         RUNNING.lock().retain(|(_, c)| !std::ptr::eq(c.as_ptr(), Arc::as_ptr(&self.0)));
+        LAST_ACTIVITY.store(now_micros(), Ordering::Relaxed);
     }
 }
 
-/// Starts the watch when the group has a request-timeout.
+/// Starts the watch when the group has a request-timeout or inactivity-timeout.
 pub fn watch(group: &Arc<Group>) {
     let limit = group.config.request_timeout;
-    if limit.is_zero() {
+    let idle_limit = group.config.inactivity_timeout;
+    if limit.is_zero() && idle_limit.is_zero() {
         return;
     }
+    LAST_ACTIVITY.store(now_micros(), Ordering::Relaxed);
     let group = group.clone();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(100));
             let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
+            let now = now_micros();
+            if oldest.is_none() && !idle_limit.is_zero() && now - LAST_ACTIVITY.load(Ordering::Relaxed) > idle_limit.as_micros() as i64 {
+                log::server(
+                    Level::Info,
+                    &format!("mod_wsgi (pid={}): Daemon process inactivity timer expired, stopping process '{}'.", std::process::id(), group.config.name),
+                );
+                os::exit_now(0);
+            }
             if let Some(started) = oldest
-                && now_micros() - started > limit.as_micros() as i64
+                && !limit.is_zero()
+                && now - started > limit.as_micros() as i64
             {
                 log::server(
                     Level::Error,

@@ -1,0 +1,428 @@
+//! Daemon process supervision: a killed daemon is replaced, requests in flight fail fast,
+//! maximum-requests and inactivity-timeout recycle, a changed script restarts the daemon
+//! (WSGIScriptReloading), graceful restart and stop leave no daemon behind, an unreachable or
+//! uncreatable socket gives 503, and request-timeout / queue-timeout end requests that take
+//! too long.
+//!
+//! Error-level log lines users search for are checked; info-level chatter is not.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use support::{Server, children_of, cmdline_of, is_reference, kill, process_alive, server};
+
+/// One daemon group `g` (display-name `(wsgi:g)`, main interpreter) serving daemon.wsgi at
+/// `/d`, plus `extra` configuration. Embedded Python is off, so only daemons run Python.
+fn supervised(options: &str, extra: &str) -> Server {
+    server()
+        .app("daemon.wsgi")
+        .config(&format!(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess g threads=2 display-name=%{{GROUP}} {options}\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi process-group=g application-group=%{{GLOBAL}}\n\
+             {extra}"
+        ))
+        .start()
+}
+
+/// The pid of the daemon process serving `/d` (or `prefix`).
+fn daemon_pid(s: &Server, prefix: &str) -> u32 {
+    let r = s.get(&format!("{prefix}/pid"));
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    parse_pid(&r.text())
+}
+
+fn parse_pid(text: &str) -> u32 {
+    text.trim()
+        .rsplit("pid=")
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text:?}"))
+}
+
+/// Sends a GET on its own thread; yields (status line, full response, time taken).
+fn background_get(s: &Server, path: &str) -> JoinHandle<(String, String, Duration)> {
+    let port = s.port();
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out).into_owned();
+        let status = out.lines().next().unwrap_or("").to_string();
+        (status, out, start.elapsed())
+    })
+}
+
+/// Waits for the marker `var/<name>` and returns its contents.
+fn wait_for_marker(s: &Server, name: &str) -> String {
+    let path = s.var_dir().join(name);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("marker {name} did not appear:\n{}", s.error_log());
+}
+
+/// Daemon processes of group `g` among the Apache parent's children (found by display-name).
+fn group_daemons(s: &Server) -> Vec<u32> {
+    children_of(s.parent_pid())
+        .into_iter()
+        .filter(|&p| cmdline_of(p).starts_with("(wsgi:g)"))
+        .collect()
+}
+
+#[test]
+fn killed_daemon_is_replaced_and_the_next_request_succeeds() {
+    let s = supervised("", "");
+    let old = daemon_pid(&s, "/d");
+    assert_eq!(group_daemons(&s), [old]);
+    kill("KILL", old);
+    // The listening socket belongs to the Apache parent, so the next request waits for the
+    // replacement daemon instead of failing.
+    let start = Instant::now();
+    let new = daemon_pid(&s, "/d");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_ne!(new, old);
+    assert!(!process_alive(old));
+    assert_eq!(group_daemons(&s), [new]);
+    // And it keeps serving.
+    assert_eq!(daemon_pid(&s, "/d"), new);
+}
+
+#[test]
+fn request_in_flight_when_the_daemon_dies_gets_500_not_a_hang() {
+    let s = supervised("", "");
+    let slow = background_get(&s, "/d/sleep/20/inflight");
+    let pid: u32 = wait_for_marker(&s, "started-inflight").parse().unwrap();
+    kill("KILL", pid);
+    let (status, _, took) = slow.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 500 "), "{status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    s.expect_log(&format!(
+        "Truncated or oversized response headers received from daemon process 'g': {}/daemon.wsgi",
+        s.dir().display()
+    ));
+    // The replacement serves.
+    assert_ne!(daemon_pid(&s, "/d"), pid);
+}
+
+#[test]
+fn maximum_requests_recycles_the_process() {
+    // One thread: with more, an idle thread of the retiring process may still accept the
+    // next request before the process stops (the C module then serves it there).
+    let s = server()
+        .app("daemon.wsgi")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess g threads=1 maximum-requests=3\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi process-group=g application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let first = daemon_pid(&s, "/d");
+    assert_eq!(daemon_pid(&s, "/d"), first);
+    assert_eq!(daemon_pid(&s, "/d"), first);
+    // The third request was the last: the fourth is served by a new process.
+    let second = daemon_pid(&s, "/d");
+    assert_ne!(second, first);
+    assert!(!process_alive(first));
+    assert_eq!(daemon_pid(&s, "/d"), second);
+    assert_eq!(daemon_pid(&s, "/d"), second);
+    assert_ne!(daemon_pid(&s, "/d"), second);
+}
+
+#[test]
+fn inactivity_timeout_restarts_an_idle_process() {
+    let s = supervised("inactivity-timeout=1", "");
+    let first = daemon_pid(&s, "/d");
+    // Idle for longer than the timeout: the process exits and is replaced.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(first) {
+        assert!(Instant::now() < deadline, "idle daemon {first} still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(daemon_pid(&s, "/d"), first);
+}
+
+/// Rewrites the script's VERSION and pushes its mtime forward, so no sleep is needed.
+fn edit_script(s: &Server, name: &str) {
+    let path = s.dir().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("VERSION = 'v1'", "VERSION = 'v2'");
+    std::fs::write(&path, text).unwrap();
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(10))
+        .unwrap();
+}
+
+#[test]
+fn changed_script_restarts_the_daemon_unless_reloading_is_off() {
+    let s = server()
+        .app_as("daemon.wsgi", "on.wsgi")
+        .app_as("daemon.wsgi", "off.wsgi")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess on threads=2\n\
+             WSGIDaemonProcess off threads=2\n\
+             WSGIScriptAlias /on @DIR@/on.wsgi process-group=on application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /off @DIR@/off.wsgi process-group=off application-group=%{GLOBAL}\n\
+             <Location /off>\n  WSGIScriptReloading Off\n</Location>\n",
+        )
+        .start();
+    let mut before = Vec::new();
+    for path in ["/on/info", "/off/info"] {
+        let env = s.get_kv(path);
+        assert_eq!(
+            (env["version"].as_str(), env["counter"].as_str()),
+            ("'v1'", "1"),
+            "{path}"
+        );
+        before.push(env["pid"].clone());
+    }
+    assert_eq!(
+        s.get_kv("/off/info")["env.mod_wsgi.script_reloading"],
+        "'0'"
+    );
+    edit_script(&s, "on.wsgi");
+    edit_script(&s, "off.wsgi");
+
+    // On: the daemon process is restarted and the request is served by the new one, with the
+    // new code and fresh state.
+    let env = s.get_kv("/on/info");
+    assert_eq!(
+        (env["version"].as_str(), env["counter"].as_str()),
+        ("'v2'", "1")
+    );
+    assert_ne!(env["pid"], before[0]);
+    let old: u32 = before[0].parse().unwrap();
+    assert!(!process_alive(old), "old daemon {old} still runs");
+    // Once: no restart loop on the following requests.
+    let again = s.get_kv("/on/info");
+    assert_eq!(
+        (again["pid"].as_str(), again["counter"].as_str()),
+        (env["pid"].as_str(), "2")
+    );
+
+    // Off: the same process keeps the module it loaded first.
+    let env = s.get_kv("/off/info");
+    assert_eq!(
+        (env["version"].as_str(), env["counter"].as_str()),
+        ("'v1'", "3")
+    );
+    assert_eq!(env["pid"], before[1]);
+}
+
+#[test]
+fn graceful_restart_replaces_the_daemon_and_leaves_no_old_one() {
+    let s = supervised("", "");
+    let old = daemon_pid(&s, "/d");
+    assert!(
+        cmdline_of(old).starts_with("(wsgi:g)"),
+        "{}",
+        cmdline_of(old)
+    );
+    s.signal_parent("USR1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        if !process_alive(old) {
+            let r = s.get("/d/pid");
+            if r.status == 200 {
+                break parse_pid(&r.text());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old daemon {old} still runs:\n{}",
+            s.error_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(new, old);
+    assert_eq!(
+        group_daemons(&s),
+        [new],
+        "exactly one daemon of group g after the restart"
+    );
+}
+
+#[test]
+fn stop_leaves_no_daemon_process() {
+    let mut s = supervised("", "");
+    let daemon = daemon_pid(&s, "/d");
+    let parent = s.parent_pid();
+    let clean = s.terminate(Duration::from_secs(10));
+    assert!(
+        clean,
+        "Apache or its daemon needed killing to stop:\n{}",
+        s.error_log()
+    );
+    assert!(!process_alive(daemon));
+    assert!(children_of(parent).is_empty());
+}
+
+#[test]
+fn unreachable_daemon_socket_gives_503_naming_the_socket() {
+    // The parent (root) creates the sockets under WSGISocketPrefix; once their directory is
+    // closed to Apache's User, the children cannot connect.
+    let s = server()
+        .app("daemon.wsgi")
+        .file("sock/.keep", b"")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGISocketPrefix @DIR@/sock/wsgi\n\
+             WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi process-group=g application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let sock_dir = s.dir().join("sock");
+    daemon_pid(&s, "/d");
+    let sockets: Vec<String> = std::fs::read_dir(&sock_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        sockets
+            .iter()
+            .any(|n| n.starts_with("wsgi.") && n.ends_with(".sock")),
+        "{sockets:?}"
+    );
+    std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if !is_reference() {
+        // Ours keeps its connection to the daemon open between requests, so the closed
+        // directory only matters for new connections: restart Apache's children (and the
+        // group, whose new socket lands in the closed directory) so they must connect.
+        assert_eq!(s.get("/d/pid").status, 200, "an open connection keeps serving");
+        s.signal_parent("USR1");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.error_log().contains("SIGUSR1 received") || !s.error_log().matches("resuming normal operations").nth(1).is_some() {
+            assert!(Instant::now() < deadline, "no graceful restart:\n{}", s.error_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let start = Instant::now();
+    let r = s.get("/d/pid");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let prefix = format!("{}/wsgi.", sock_dir.display());
+    s.expect_log("Permission denied: [client 127.0.0.1:");
+    s.expect_log(&format!(
+        "Unable to connect to WSGI daemon process 'g' on '{prefix}"
+    ));
+    let log = s.error_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Unable to connect to WSGI daemon process 'g'"))
+        .unwrap();
+    assert!(line.contains(".sock' as user with uid=33."), "{line}");
+    // Reachable again: served again.
+    std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(s.get("/d/pid").status, 200);
+}
+
+#[test]
+fn request_timeout_ends_the_request_and_restarts_the_process() {
+    let s = server()
+        .app("daemon.wsgi")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess rt threads=1 request-timeout=2 shutdown-timeout=1\n\
+             WSGIScriptAlias /rt @DIR@/daemon.wsgi process-group=rt application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let slow = background_get(&s, "/rt/sleep/10/rt");
+    let pid: u32 = wait_for_marker(&s, "started-rt").parse().unwrap();
+    let (status, _, took) = slow.join().unwrap();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(
+        !s.var_dir().join("finished-rt").exists(),
+        "the app ran to its end"
+    );
+    if is_reference() {
+        // The C module stops the process (after shutdown-timeout) and the Apache child sees
+        // the connection end without a response: 500.
+        assert!(status.starts_with("HTTP/1.1 500 "), "{status}");
+        s.expect_log(&format!(
+            "Truncated or oversized response headers received from daemon process 'rt': {}/daemon.wsgi",
+            s.dir().display()
+        ));
+    } else {
+        // Ours tells the waiting client why before the process goes: 504 Gateway Timeout.
+        assert!(status.starts_with("HTTP/1.1 504 "), "{status}");
+        s.expect_log("Daemon process request time limit exceeded, stopping process 'rt'.");
+    }
+    let new = daemon_pid(&s, "/rt");
+    assert_ne!(new, pid);
+}
+
+#[test]
+fn queue_timeout_gives_504_to_a_request_that_waited_too_long() {
+    let s = server()
+        .app("daemon.wsgi")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess qt threads=1 queue-timeout=1\n\
+             WSGIScriptAlias /qt @DIR@/daemon.wsgi process-group=qt application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let pid = daemon_pid(&s, "/qt");
+    // The only thread is busy for 3 s; the second request waits in the queue longer than
+    // queue-timeout, and the daemon answers 504 when it finally takes it.
+    let busy = background_get(&s, "/qt/sleep/3/busy");
+    wait_for_marker(&s, "started-busy");
+    let queued = background_get(&s, "/qt/pid");
+    let (status, _, took) = queued.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 504 "), "{status}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let (status, body, _) = busy.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}");
+    assert!(body.contains(&format!("slept pid={pid}\n")), "{body}");
+    s.expect_log("Queue timeout expired for WSGI daemon process 'qt'.");
+    // No restart: the same process serves on.
+    assert_eq!(daemon_pid(&s, "/qt"), pid);
+}
+
+#[test]
+fn socket_prefix_in_a_missing_directory_gives_503_naming_the_socket() {
+    // The parent cannot create the listener socket: it logs that and starts no daemon;
+    // requests for the group fail at once.
+    let s = server()
+        .app("daemon.wsgi")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGISocketPrefix @DIR@/no-such-dir/wsgi\n\
+             WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi process-group=g application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let prefix = format!("{}/no-such-dir/wsgi.", s.dir().display());
+    s.expect_log(&format!("Couldn't bind unix domain socket '{prefix}"));
+    let start = Instant::now();
+    let r = s.get("/d/pid");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    s.expect_log(&format!(
+        "Unable to connect to WSGI daemon process 'g' on '{prefix}"
+    ));
+    assert!(
+        s.error_log()
+            .contains("No such file or directory: [client 127.0.0.1:")
+    );
+}
