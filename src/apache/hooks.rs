@@ -118,6 +118,7 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
             maximum_processes: mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1) as u32,
             threads_per_process: mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) as u32,
         };
+        log::server(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
         match python::interpreter::start(&options) {
             Ok(()) => {
                 pool::on_destroy(p, python::interpreter::stop);
