@@ -1,0 +1,100 @@
+//! The hop from Apache's children to a daemon process: who may use the socket,
+//! and that large bodies stream through it in bounded memory.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+use support::{children_of, server};
+
+fn sockets(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .collect()
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn only_apaches_user_may_connect_to_the_group_socket() {
+    let s = server()
+        .app("hello.wsgi")
+        .file("sock/.keep", b"")
+        .config(
+            "WSGISocketPrefix @DIR@/sock/wsgi\n\
+             WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /h @DIR@/hello.wsgi process-group=g\n",
+        )
+        .start();
+    assert_eq!(s.get("/h").status, 200);
+    let socket = sockets(&s.dir().join("sock")).pop().expect("a group socket");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.uid(), 33, "owned by www-data, Apache's User");
+    assert_eq!(meta.permissions().mode() & 0o077, 0, "no access for group or others: {:o}", meta.mode());
+    // Another uid is refused by the socket's permissions.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(format!("import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?})", socket.display().to_string()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PermissionError"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn hundred_mib_download_and_eight_mib_upload_use_bounded_memory() {
+    let s = server()
+        .app("big.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /big @DIR@/big.wsgi process-group=g application-group=%{GLOBAL}\n",
+        )
+        .start();
+    // 100 MiB down, read as it comes.
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(c, "GET /big?100 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut total = 0usize;
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pid = 0u32;
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if head.len() < 4096 {
+            head.extend_from_slice(&buf[..n.min(4096)]);
+            let text = String::from_utf8_lossy(&head).to_string();
+            if let Some(v) = text.split("X-Pid: ").nth(1) {
+                pid = v.split("\r\n").next().unwrap().trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    assert!(total > 100 * 1024 * 1024, "got {total} bytes");
+    assert!(pid > 0);
+    // 8 MiB up.
+    let body = support::pseudo_random_bytes(8 << 20, 7);
+    let r = s.request("POST", "/big", &[("Content-Type", "application/octet-stream")], &body);
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with(&format!("{} {} ", body.len(), support::md5_hex(&body))), "{}", r.text());
+
+    // Neither the daemon nor Apache's children held a body whole.
+    let limit = 64 * 1024;
+    assert!(peak_rss_kib(pid) < limit, "daemon peaked at {} KiB", peak_rss_kib(pid));
+    for child in children_of(s.parent_pid()) {
+        assert!(peak_rss_kib(child) < limit, "process {child} peaked at {} KiB", peak_rss_kib(child));
+    }
+}
