@@ -426,3 +426,15 @@ fn socket_prefix_in_a_missing_directory_gives_503_naming_the_socket() {
             .contains("No such file or directory: [client 127.0.0.1:")
     );
 }
+
+#[test]
+fn restart_interval_replaces_the_process_on_schedule() {
+    let s = supervised("restart-interval=1", "");
+    let first = daemon_pid(&s, "/d");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(first) {
+        assert!(Instant::now() < deadline, "daemon {first} still runs after restart-interval");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(daemon_pid(&s, "/d"), first);
+}

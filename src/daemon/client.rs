@@ -22,12 +22,14 @@ const BUFFER: usize = 64 * 1024;
 /// Sends `head` and the request body to `group`, then relays the response.
 /// Returns the handler's status (OK, or an HTTP error status).
 pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
-    match exchange(req, head, group, checkout(group)) {
-        // The daemon is restarting for a changed script and handed the
-        // (bodiless) request back: send it to the new process.
-        Relayed::Restart => match exchange(req, head, group, connect(group)) {
+    let (stream, pooled) = checkout(group);
+    match exchange(req, head, group, stream, pooled) {
+        // The request never ran and can go again on a new connection: the
+        // daemon handed it back (it is restarting for a changed script), or
+        // a kept connection turned out closed (its daemon had just ended).
+        Relayed::Again => match exchange(req, head, group, connect(group), false) {
             Relayed::Done(status) => status,
-            Relayed::Restart => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
+            Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
         Relayed::Done(status) => status,
     }
@@ -35,10 +37,10 @@ pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
 
 enum Relayed {
     Done(c_int),
-    Restart,
+    Again,
 }
 
-fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::io::Result<UnixStream>) -> Relayed {
+fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::io::Result<UnixStream>, pooled: bool) -> Relayed {
     let name = &group.config.name;
     let stream = match stream {
         Ok(stream) => stream,
@@ -55,8 +57,11 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::i
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
 
-    match send_request(req, head, &stream) {
+    let mut body_sent = 0;
+    match send_request(req, head, &stream, &mut body_sent) {
         Ok(()) => {}
+        // Only a request whose body was not taken from the client can go again.
+        Err(SendError::Daemon(_)) if pooled && body_sent == 0 => return Relayed::Again,
         Err(SendError::Client(e)) => {
             req.log_info(&format!("mod_wsgi (pid={}): request data read error: {e}.", std::process::id()));
             return Relayed::Done(ffi::HTTP_BAD_REQUEST as c_int);
@@ -66,14 +71,14 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::i
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    match relay_response(req, &stream, group) {
+    match relay_response(req, &stream, group, pooled && body_sent == 0) {
         Some((status, reusable)) => {
             if reusable {
                 checkin(group, stream);
             }
             Relayed::Done(status)
         }
-        None => Relayed::Restart,
+        None => Relayed::Again,
     }
 }
 
@@ -83,14 +88,14 @@ static IDLE: LazyLock<Mutex<HashMap<String, Vec<UnixStream>>>> = LazyLock::new(D
 /// At most this many idle connections per group and Apache child.
 const MAX_IDLE: usize = 64;
 
-/// A pooled connection the daemon has not closed, else a new one.
-fn checkout(group: &Group) -> std::io::Result<UnixStream> {
+/// A kept connection the daemon has not closed (true), else a new one.
+fn checkout(group: &Group) -> (std::io::Result<UnixStream>, bool) {
     loop {
         let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
         match pooled {
-            Some(stream) if super::os::nothing_pending(&stream) => return Ok(stream),
+            Some(stream) if super::os::nothing_pending(&stream) => return (Ok(stream), true),
             Some(_) => continue, // closed by its daemon (restart, recycling): drop it
-            None => return connect(group),
+            None => return (connect(group), false),
         }
     }
 }
@@ -133,7 +138,8 @@ enum SendError {
     Daemon(protocol::ProtocolError),
 }
 
-fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> Result<(), SendError> {
+/// Sends the head and streams the body; `body_sent` counts body bytes taken from the client.
+fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream, body_sent: &mut usize) -> Result<(), SendError> {
     let mut out = BufWriter::with_capacity(BUFFER, stream);
     protocol::write_request_head(&mut out, head).map_err(SendError::Daemon)?;
     let mut buf = vec![0u8; BUFFER];
@@ -142,6 +148,7 @@ fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream) -> R
         if n == 0 {
             break;
         }
+        *body_sent += n;
         protocol::write_body_chunk(&mut out, &buf[..n]).map_err(SendError::Daemon)?;
     }
     protocol::write_body_end(&mut out).map_err(SendError::Daemon)?;
@@ -154,8 +161,10 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 
 /// Relays the daemon's response; returns the handler's status and whether
 /// the exchange ended cleanly, so the connection can carry another request;
-/// None when the daemon handed the request back unrun (it is restarting).
-fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> Option<(c_int, bool)> {
+/// None when the request did not run and may go again: the daemon handed it
+/// back (it is restarting), or, when `retryable`, the connection closed
+/// before any response.
+fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group, retryable: bool) -> Option<(c_int, bool)> {
     let mut input = BufReader::with_capacity(BUFFER, stream);
     let mut started = false;
     loop {
@@ -170,6 +179,12 @@ fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group) -> Opti
                 ));
                 return Some((ffi::HTTP_GATEWAY_TIME_OUT as c_int, false));
             }
+            Err(protocol::ProtocolError::Io(ref e))
+                if retryable && !started && matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) =>
+            {
+                return None;
+            }
+            Err(protocol::ProtocolError::Truncated) if retryable && !started => return None,
             Err(e) => {
                 req.log_error(&format!(
                     "mod_wsgi (pid={}): {} from daemon process '{}': {} ({e})",

@@ -3,7 +3,7 @@
 //! and exits. inactivity-timeout: a process with no request for that long
 //! exits (freeing its memory). Either way the Apache parent starts a fresh one.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -44,35 +44,34 @@ impl Drop for Busy {
     }
 }
 
-/// Starts the watch when the group has a request-timeout or inactivity-timeout.
-pub fn watch(group: &Arc<Group>) {
-    let limit = group.config.request_timeout;
-    let idle_limit = group.config.inactivity_timeout;
-    if limit.is_zero() && idle_limit.is_zero() {
-        return;
-    }
-    LAST_ACTIVITY.store(now_micros(), Ordering::Relaxed);
+/// Watches the process's time limits: request-timeout and inactivity-timeout
+/// end it at once; restart-interval starts a graceful stop; a graceful stop
+/// (also from maximum-requests or a changed script) that has not finished
+/// within graceful-timeout plus shutdown-timeout is cut short.
+pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
+    let config = &group.config;
+    let (limit, idle_limit, interval) = (config.request_timeout, config.inactivity_timeout, config.restart_interval);
+    let grace = config.graceful_timeout + config.shutdown_timeout;
+    let started = now_micros();
+    LAST_ACTIVITY.store(started, Ordering::Relaxed);
     let group = group.clone();
     std::thread::spawn(move || {
+        let name = &group.config.name;
+        let pid = std::process::id();
+        let mut stopping_since = None;
         loop {
             std::thread::sleep(Duration::from_millis(100));
             let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
             let now = now_micros();
-            if oldest.is_none() && !idle_limit.is_zero() && now - LAST_ACTIVITY.load(Ordering::Relaxed) > idle_limit.as_micros() as i64 {
-                log::server(
-                    Level::Info,
-                    &format!("mod_wsgi (pid={}): Daemon process inactivity timer expired, stopping process '{}'.", std::process::id(), group.config.name),
-                );
+            let over = |since: i64, limit: Duration| !limit.is_zero() && now - since > limit.as_micros() as i64;
+            if oldest.is_none() && over(LAST_ACTIVITY.load(Ordering::Relaxed), idle_limit) {
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process inactivity timer expired, stopping process '{name}'."));
                 os::exit_now(0);
             }
-            if let Some(started) = oldest
-                && !limit.is_zero()
-                && now - started > limit.as_micros() as i64
+            if let Some(oldest) = oldest
+                && over(oldest, limit)
             {
-                log::server(
-                    Level::Error,
-                    &format!("mod_wsgi (pid={}): Daemon process request time limit exceeded, stopping process '{}'.", std::process::id(), group.config.name),
-                );
+                log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Daemon process request time limit exceeded, stopping process '{name}'."));
                 // Tell the clients still waiting for a response start why it will not come.
                 for (_, conn) in RUNNING.lock().iter() {
                     if let Some(conn) = conn.upgrade()
@@ -83,6 +82,16 @@ pub fn watch(group: &Arc<Group>) {
                     }
                 }
                 os::exit_now(0);
+            }
+            if over(started, interval) && !stopping.swap(true, Ordering::AcqRel) {
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application restart timer expired, stopping process '{name}'."));
+            }
+            if stopping.load(Ordering::Acquire) {
+                let since = *stopping_since.get_or_insert(now);
+                if oldest.is_some() && now - since > grace.as_micros() as i64 {
+                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process graceful timer expired, stopping process '{name}'."));
+                    os::exit_now(0);
+                }
             }
         }
     });

@@ -40,8 +40,8 @@ struct IdleState {
 
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
-    monitor::watch(group);
     let stopping = Arc::new(AtomicBool::new(false));
+    monitor::watch(group, stopping.clone());
     {
         let stopping = stopping.clone();
         let grace = group.config.shutdown_timeout;
