@@ -207,16 +207,7 @@ fn python_path_adds_directories_to_sys_path() {
 #[test]
 fn python_home_selects_a_virtual_environment() {
     let venv_dir = TempDir::new("venv");
-    let venv = venv_dir.path().join("env");
-    let status = std::process::Command::new("/usr/bin/python3")
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .expect("run python3 -m venv");
-    assert!(status.success(), "python3 -m venv failed");
-    let site = venv.join("lib/python3.11/site-packages");
-    assert!(site.is_dir(), "{} missing", site.display());
-    support::write_file(&site.join("venv_only_module.py"), b"VALUE = 'from-venv'\n");
+    let venv = support::make_venv(venv_dir.path());
     let s = one_group(&format!("python-home={}", venv.display()));
     let env = s.get_kv("/d/info");
     let v = venv.display().to_string();

@@ -2,20 +2,12 @@
 
 mod support;
 
-use support::{TempDir, py_str, server};
+use support::{TempDir, make_venv, py_str, server};
 
 #[test]
 fn python_home_selects_a_virtual_environment_in_embedded_mode() {
     let venv_dir = TempDir::new("venv");
-    let venv = venv_dir.path().join("env");
-    let status = std::process::Command::new("/usr/bin/python3")
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .expect("run python3 -m venv");
-    assert!(status.success(), "python3 -m venv failed");
-    let site = venv.join("lib/python3.11/site-packages");
-    support::write_file(&site.join("venv_only_module.py"), b"VALUE = 'from-venv'\n");
+    let venv = make_venv(venv_dir.path());
     let s = server()
         .app("daemon.wsgi")
         .config(&format!("WSGIPythonHome {}\nWSGIScriptAlias /e @DIR@/daemon.wsgi\n", venv.display()))

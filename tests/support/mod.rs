@@ -383,8 +383,9 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     }
 }
 
-/// Live (not zombie) processes in process group `pgid`, from /proc.
-fn group_members(pgid: u32) -> Vec<u32> {
+/// Live (not zombie) processes whose /proc stat field `field` (counted
+/// after the state: 1 = ppid, 2 = process group) is `value`.
+fn live_processes_where(field: usize, value: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -399,9 +400,14 @@ fn group_members(pgid: u32) -> Vec<u32> {
                 return false;
             };
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+            fields.len() > field && fields[0] != "Z" && fields[field] == value.to_string()
         })
         .collect()
+}
+
+/// Live processes in process group `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    live_processes_where(2, pgid)
 }
 
 fn free_port() -> u16 {
@@ -877,22 +883,7 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// Live (not zombie) processes whose parent is `ppid`, from /proc.
 pub fn children_of(ppid: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let Some((_, rest)) = stat.rsplit_once(") ") else {
-                return false;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields.len() > 1 && fields[0] != "Z" && fields[1] == ppid.to_string()
-        })
-        .collect()
+    live_processes_where(1, ppid)
 }
 
 /// `/proc/PID/cmdline` with NULs turned into spaces and trailing blanks removed ("" if gone).
@@ -918,4 +909,70 @@ pub fn process_alive(pid: u32) -> bool {
 /// Sends signal `name` (e.g. "KILL") to `pid`.
 pub fn kill(name: &str, pid: u32) {
     signal(name, pid);
+}
+
+/// POSTs to `mount`/some/path on a server running environ.wsgi there and
+/// checks the CGI variables every request carries (embedded or daemon mode);
+/// returns the environ for further checks.
+pub fn assert_cgi_variables(s: &Server, mount: &str) -> BTreeMap<String, String> {
+    let r = s.request(
+        "POST",
+        &format!("{mount}/some/path?a=1&b=%20x"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Custom-Header", "custom value"),
+            ("User-Agent", "wsgi-tests"),
+        ],
+        b"a=b",
+    );
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    let env = parse_kv(&r.text());
+    let port = s.port().to_string();
+    let dir = s.dir().display().to_string();
+    let expect = [
+        ("REQUEST_METHOD", "POST".to_string()),
+        ("SCRIPT_NAME", mount.to_string()),
+        ("PATH_INFO", "/some/path".to_string()),
+        ("QUERY_STRING", "a=1&b=%20x".to_string()),
+        ("REQUEST_URI", format!("{mount}/some/path?a=1&b=%20x")),
+        ("CONTENT_TYPE", "application/x-www-form-urlencoded".to_string()),
+        ("CONTENT_LENGTH", "3".to_string()),
+        ("HTTP_X_CUSTOM_HEADER", "custom value".to_string()),
+        ("HTTP_USER_AGENT", "wsgi-tests".to_string()),
+        ("HTTP_HOST", format!("127.0.0.1:{port}")),
+        ("SERVER_NAME", "127.0.0.1".to_string()),
+        ("SERVER_PORT", port.clone()),
+        ("SERVER_ADDR", "127.0.0.1".to_string()),
+        ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
+        ("REMOTE_ADDR", "127.0.0.1".to_string()),
+        ("REQUEST_SCHEME", "http".to_string()),
+        ("GATEWAY_INTERFACE", "CGI/1.1".to_string()),
+        ("SCRIPT_FILENAME", format!("{dir}/environ.wsgi")),
+        ("DOCUMENT_ROOT", format!("{dir}/htdocs")),
+    ];
+    for (key, value) in expect {
+        assert_eq!(env.get(key), Some(&py_str(&value)), "{key} in {env:#?}");
+    }
+    // REMOTE_PORT is the client's ephemeral port, as a str.
+    let remote_port = env["REMOTE_PORT"].trim_matches('\'');
+    assert!(remote_port.parse::<u16>().is_ok_and(|p| p > 0), "{env:#?}");
+    // Every CGI variable is a str.
+    assert_eq!(env["non_str_cgi"], "[]");
+    env
+}
+
+/// Makes a virtual environment with Debian's Python in `parent`/env holding a
+/// module `venv_only_module` (VALUE = 'from-venv'); returns its path.
+pub fn make_venv(parent: &Path) -> PathBuf {
+    let venv = parent.join("env");
+    let status = Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("run python3 -m venv");
+    assert!(status.success(), "python3 -m venv failed");
+    let site = venv.join("lib/python3.11/site-packages");
+    assert!(site.is_dir(), "{} missing", site.display());
+    write_file(&site.join("venv_only_module.py"), b"VALUE = 'from-venv'\n");
+    venv
 }
