@@ -3,12 +3,12 @@
 //! This file holds the module symbol httpd looks up and the hook
 //! registration; the hooks themselves live in `apache::hooks`.
 
-pub mod apache;
+mod apache;
 pub mod config;
 pub mod daemon;
 mod handler;
 mod preload;
-pub mod python;
+mod python;
 
 use apache::ffi;
 

@@ -110,7 +110,7 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
         let options = python::interpreter::Options {
             home: config.python_home.clone(),
             path: config.python_path.clone(),
-            optimize: config.python_optimize().into(),
+            optimize: config.python_optimize(),
             restrict_stdout: config.restrict_stdout(),
             restrict_stdin: config.restrict_stdin(),
             home_on_path: None,

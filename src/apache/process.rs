@@ -18,11 +18,14 @@ pub enum Event {
     Other,
 }
 
+/// What the parent does when the MPM reports on a watched process.
+pub type OnEvent = Box<dyn Fn(&mut Watched, Event) + Send + Sync>;
+
 /// A forked process registered with the MPM. Lives in the configuration pool.
 pub struct Watched {
     proc_: ffi::apr_proc_t,
     pool: *mut ffi::apr_pool_t,
-    on_event: Box<dyn Fn(&mut Watched, Event) + Send + Sync>,
+    on_event: OnEvent,
 }
 
 impl Watched {
@@ -44,7 +47,7 @@ fn run_child(child: impl FnOnce() -> i32) -> ! {
 pub fn fork_watched(
     pconf: *mut ffi::apr_pool_t,
     child: impl FnOnce() -> i32,
-    on_event: Box<dyn Fn(&mut Watched, Event) + Send + Sync>,
+    on_event: OnEvent,
 ) -> Result<*mut Watched, String> {
     let watched = pool::attach(pconf, Watched { proc_: ffi::apr_proc_t::default(), pool: pconf, on_event });
     // SAFETY: `watched` lives in pconf; apr_proc_fork fills proc_.

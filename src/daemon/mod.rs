@@ -1,11 +1,11 @@
 //! Daemon mode: WSGIDaemonProcess groups run applications in processes of
 //! their own, which Apache's children reach over a UNIX socket.
 
-pub mod client;
+pub(crate) mod client;
 mod connection;
 mod monitor;
 pub(crate) mod os;
 mod process;
 pub mod protocol;
 mod server;
-pub mod supervisor;
+pub(crate) mod supervisor;

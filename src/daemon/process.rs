@@ -32,7 +32,7 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     let options = python::interpreter::Options {
         home: config.python_home.clone().or_else(|| group.server.python_home.clone()),
         path: config.python_path.clone(),
-        optimize: group.server.python_optimize().into(),
+        optimize: group.server.python_optimize(),
         restrict_stdout: group.server.restrict_stdout(),
         restrict_stdin: group.server.restrict_stdin(),
         home_on_path: config.home.clone(),

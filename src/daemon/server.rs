@@ -102,7 +102,7 @@ fn wait_for_request(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> O
 }
 
 fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> Option<Conn> {
-    let Some(listener) = group.listener.as_ref() else { return None };
+    let listener = group.listener.as_ref()?;
     let listener_fd = os::raw_fd(listener);
     let wake_fd = os::raw_fd(&*idle.wake_rx.lock());
     loop {

@@ -132,9 +132,12 @@ pub fn preload(path: &str, application_group: &str, process_group: &str) {
 /// GIL is released, so the request takes the GIL once instead of twice.
 const BUFFERED_LIMIT: usize = 64 * 1024;
 
+/// A response's status code, status line and headers, ready to send.
+type Head = (u16, String, Vec<(String, String)>);
+
 /// A small complete response, held in Rust until the GIL is released.
 struct Buffered {
-    headers: Option<(u16, String, Vec<(String, String)>)>,
+    headers: Option<Head>,
     body: Vec<u8>,
 }
 
@@ -358,7 +361,7 @@ fn chunk_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, 
 }
 
 /// Takes the status and headers for sending, once; errors if start_response was not called.
-fn take_headers(context: &RequestContext) -> PyResult<Option<(u16, String, Vec<(String, String)>)>> {
+fn take_headers(context: &RequestContext) -> PyResult<Option<Head>> {
     let mut state = context.response.lock();
     if state.headers_sent {
         return Ok(None);
