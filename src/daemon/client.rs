@@ -40,10 +40,10 @@ enum Relayed {
     Again,
 }
 
-fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::io::Result<UnixStream>, pooled: bool) -> Relayed {
+fn exchange(req: &mut Request, head: &RequestHead, group: &Group, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
     let name = &group.config.name;
-    let stream = match stream {
-        Ok(stream) => stream,
+    let mut conn = match conn {
+        Ok(conn) => conn,
         Err(e) => {
             let uid = super::os::ids().0;
             req.log_os_error(
@@ -54,11 +54,11 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::i
         }
     };
     let timeout = Some(socket_timeout(req, group));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
+    let _ = conn.reader.get_ref().set_read_timeout(timeout);
+    let _ = conn.reader.get_ref().set_write_timeout(timeout);
 
     let mut body_sent = 0;
-    match send_request(req, head, &stream, &mut body_sent) {
+    match send_request(req, head, &mut conn.writer, &mut body_sent) {
         Ok(()) => {}
         // Only a request whose body was not taken from the client can go again.
         Err(SendError::Daemon(_)) if pooled && body_sent == 0 => return Relayed::Again,
@@ -71,10 +71,10 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::i
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    match relay_response(req, &stream, group, pooled && body_sent == 0) {
+    match relay_response(req, &mut conn.reader, group, pooled && body_sent == 0) {
         Some((status, reusable)) => {
             if reusable {
-                checkin(group, stream);
+                checkin(group, conn);
             }
             Relayed::Done(status)
         }
@@ -82,38 +82,51 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, stream: std::i
     }
 }
 
+/// A connection to a daemon with its buffers, made once and kept with it.
+struct Conn {
+    reader: BufReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+}
+
+impl Conn {
+    fn new(stream: UnixStream) -> std::io::Result<Conn> {
+        let writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
+        Ok(Conn { reader: BufReader::with_capacity(BUFFER, stream), writer })
+    }
+}
+
 /// Idle connections to each group's daemons, kept by this Apache child
 /// between requests so a request costs no connect (keyed by socket path).
-static IDLE: LazyLock<Mutex<HashMap<String, Vec<UnixStream>>>> = LazyLock::new(Default::default);
+static IDLE: LazyLock<Mutex<HashMap<String, Vec<Conn>>>> = LazyLock::new(Default::default);
 /// At most this many idle connections per group and Apache child.
 const MAX_IDLE: usize = 64;
 
 /// A kept connection the daemon has not closed (true), else a new one.
-fn checkout(group: &Group) -> (std::io::Result<UnixStream>, bool) {
+fn checkout(group: &Group) -> (std::io::Result<Conn>, bool) {
     loop {
         let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
         match pooled {
-            Some(stream) if super::os::nothing_pending(&stream) => return (Ok(stream), true),
+            Some(conn) if super::os::nothing_pending(conn.reader.get_ref()) => return (Ok(conn), true),
             Some(_) => continue, // closed by its daemon (restart, recycling): drop it
             None => return (connect(group), false),
         }
     }
 }
 
-fn checkin(group: &Group, stream: UnixStream) {
+fn checkin(group: &Group, conn: Conn) {
     let mut idle = IDLE.lock();
-    let streams = idle.entry(group.socket.clone()).or_default();
-    if streams.len() < MAX_IDLE {
-        streams.push(stream);
+    let conns = idle.entry(group.socket.clone()).or_default();
+    if conns.len() < MAX_IDLE {
+        conns.push(conn);
     }
 }
 
-fn connect(group: &Group) -> std::io::Result<UnixStream> {
+fn connect(group: &Group) -> std::io::Result<Conn> {
     let deadline = Instant::now() + group.config.connect_timeout.max(Duration::from_millis(100));
     let mut pause = Duration::from_millis(5);
     loop {
         match UnixStream::connect(&group.socket) {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => return Conn::new(stream),
             // Refused, or the backlog full, while daemons are (re)starting or busy: try again until connect-timeout.
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
@@ -132,6 +145,11 @@ fn socket_timeout(req: &Request, group: &Group) -> Duration {
     Duration::from_micros(req.server_timeout_micros().max(1_000_000) as u64)
 }
 
+thread_local! {
+    /// Each Apache thread's buffer for request bodies on their way out.
+    static BODY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Which side of the relay failed while the request went out.
 enum SendError {
     Client(std::io::Error),
@@ -139,19 +157,20 @@ enum SendError {
 }
 
 /// Sends the head and streams the body; `body_sent` counts body bytes taken from the client.
-fn send_request(req: &mut Request, head: &RequestHead, stream: &UnixStream, body_sent: &mut usize) -> Result<(), SendError> {
-    let mut out = BufWriter::with_capacity(BUFFER, stream);
-    protocol::write_request_head(&mut out, head).map_err(SendError::Daemon)?;
-    let mut buf = vec![0u8; BUFFER];
-    loop {
-        let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
-        if n == 0 {
-            break;
+fn send_request(req: &mut Request, head: &RequestHead, out: &mut BufWriter<UnixStream>, body_sent: &mut usize) -> Result<(), SendError> {
+    protocol::write_request_head(out, head).map_err(SendError::Daemon)?;
+    BODY_BUFFER.with_borrow_mut(|buf| {
+        buf.resize(BUFFER, 0);
+        loop {
+            let n = req.read_body_bytes(buf).map_err(SendError::Client)?;
+            if n == 0 {
+                return Ok(());
+            }
+            *body_sent += n;
+            protocol::write_body_chunk(out, &buf[..n]).map_err(SendError::Daemon)?;
         }
-        *body_sent += n;
-        protocol::write_body_chunk(&mut out, &buf[..n]).map_err(SendError::Daemon)?;
-    }
-    protocol::write_body_end(&mut out).map_err(SendError::Daemon)?;
+    })?;
+    protocol::write_body_end(out).map_err(SendError::Daemon)?;
     out.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
@@ -164,11 +183,10 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 /// None when the request did not run and may go again: the daemon handed it
 /// back (it is restarting), or, when `retryable`, the connection closed
 /// before any response.
-fn relay_response(req: &mut Request, stream: &UnixStream, group: &Group, retryable: bool) -> Option<(c_int, bool)> {
-    let mut input = BufReader::with_capacity(BUFFER, stream);
+fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, group: &Group, retryable: bool) -> Option<(c_int, bool)> {
     let mut started = false;
     loop {
-        let frame = match protocol::read_response_frame(&mut input) {
+        let frame = match protocol::read_response_frame(input) {
             Ok(frame) => frame,
             Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 req.log_error(&format!(
