@@ -77,8 +77,14 @@ fn worker(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>, served: &Atomi
         }
         let Some(conn) = wait_for_request(group, idle, stopping) else { continue };
         if serve_exchange(group, &conn, stopping, served) {
-            idle.state.lock().connections.push(conn);
-            let _ = idle.wake_tx.lock().write_all(&[1]);
+            let mut state = idle.state.lock();
+            state.connections.push(conn);
+            // A waiter must add the connection to what it waits on; with
+            // none, this worker becomes the waiter next and sees it anyway.
+            if state.waiter {
+                drop(state);
+                let _ = idle.wake_tx.lock().write_all(&[1]);
+            }
         }
     }
 }
