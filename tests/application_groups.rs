@@ -115,3 +115,25 @@ fn import_script_is_loaded_at_child_start_and_reused() {
         s.error_log()
     );
 }
+
+#[test]
+fn application_groups_are_separate_interpreters_in_a_daemon_process_too() {
+    let s = server()
+        .app("state.wsgi")
+        .app_as("state.wsgi", "other.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /a @DIR@/state.wsgi process-group=g application-group=one\n\
+             WSGIScriptAlias /b @DIR@/other.wsgi process-group=g application-group=one\n\
+             WSGIScriptAlias /c @DIR@/state.wsgi process-group=g application-group=two\n",
+        )
+        .start();
+    let a = kv(&s, "/a");
+    assert_eq!((a["interpreter"].as_str(), a["shared"].as_str()), ("'one'", "False"));
+    // Same group, another script: the interpreter (and its sys.modules) is shared.
+    let b = kv(&s, "/b");
+    assert_eq!((b["interpreter"].as_str(), b["shared"].as_str()), ("'one'", "True"));
+    // Another group in the same daemon process: a fresh interpreter.
+    let c = kv(&s, "/c");
+    assert_eq!((c["interpreter"].as_str(), c["shared"].as_str(), c["counter"].as_str()), ("'two'", "False", "1"));
+}
