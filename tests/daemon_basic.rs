@@ -338,3 +338,18 @@ fn daemon_process_is_started_at_server_start_and_logged() {
     }
     assert_eq!(s.error_log().matches(line).count(), 2);
 }
+
+#[test]
+fn process_group_can_come_from_an_environment_variable() {
+    let s = server()
+        .module("env")
+        .app("daemon.wsgi")
+        .config(
+            "WSGIDaemonProcess fromenv threads=2\n\
+             WSGIScriptAlias /e @DIR@/daemon.wsgi\n\
+             <Location /e>\n  SetEnv PICK_GROUP fromenv\n  WSGIProcessGroup %{ENV:PICK_GROUP}\n</Location>\n",
+        )
+        .start();
+    let env = kv(&s, "/e/info");
+    assert_eq!(env["env.mod_wsgi.process_group"], "'fromenv'", "{env:#?}");
+}
