@@ -148,7 +148,7 @@ pub fn handle(req: &mut Request) -> c_int {
             listener_port: req.server_port(),
             url_scheme: url_scheme.to_owned(),
         };
-        return client::forward(req, &head, &group);
+        return client::forward(req, &head, &group, settings.error_override);
     }
     let info = RequestInfo {
         cgi,

@@ -353,3 +353,24 @@ fn process_group_can_come_from_an_environment_variable() {
     let env = kv(&s, "/e/info");
     assert_eq!(env["env.mod_wsgi.process_group"], "'fromenv'", "{env:#?}");
 }
+
+#[test]
+fn error_override_lets_apache_answer_application_errors() {
+    let s = server()
+        .app("daemon.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=2\n\
+             ErrorDocument 404 \"apache-error-page\"\n\
+             WSGIScriptAlias /on @DIR@/daemon.wsgi process-group=g\n\
+             <Location /on>\n  WSGIErrorOverride On\n</Location>\n\
+             WSGIScriptAlias /off @DIR@/daemon.wsgi process-group=g\n",
+        )
+        .start();
+    let on = s.get("/on/notfound");
+    assert_eq!((on.status, on.text().trim()), (404, "apache-error-page"));
+    let off = s.get("/off/notfound");
+    assert_eq!(off.status, 404);
+    assert_ne!(off.text().trim(), "apache-error-page");
+    // Successful responses pass through either way.
+    assert_eq!(s.get("/on/info").status, 200);
+}

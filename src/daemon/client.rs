@@ -21,13 +21,16 @@ const BUFFER: usize = 64 * 1024;
 
 /// Sends `head` and the request body to `group`, then relays the response.
 /// Returns the handler's status (OK, or an HTTP error status).
-pub fn forward(req: &mut Request, head: &RequestHead, group: &Group) -> c_int {
+/// With `error_override` (WSGIErrorOverride On) an error status from the
+/// application is answered by Apache (its ErrorDocument) instead.
+pub fn forward(req: &mut Request, head: &RequestHead, group: &Group, error_override: bool) -> c_int {
     let (stream, pooled) = checkout(group);
-    match exchange(req, head, group, stream, pooled) {
+    let target = Target { group, error_override };
+    match exchange(req, head, &target, stream, pooled) {
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, head, group, connect(group), false) {
+        Relayed::Again => match exchange(req, head, &target, connect(group), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
@@ -40,7 +43,14 @@ enum Relayed {
     Again,
 }
 
-fn exchange(req: &mut Request, head: &RequestHead, group: &Group, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
+/// Where a request goes and how its response is treated.
+struct Target<'a> {
+    group: &'a Group,
+    error_override: bool,
+}
+
+fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
+    let group = target.group;
     let name = &group.config.name;
     let mut conn = match conn {
         Ok(conn) => conn,
@@ -71,7 +81,7 @@ fn exchange(req: &mut Request, head: &RequestHead, group: &Group, conn: std::io:
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    match relay_response(req, &mut conn.reader, group, pooled && body_sent == 0) {
+    match relay_response(req, &mut conn.reader, target, pooled && body_sent == 0) {
         Some((status, reusable)) => {
             if reusable {
                 checkin(group, conn);
@@ -174,6 +184,17 @@ fn send_request(req: &mut Request, head: &RequestHead, out: &mut BufWriter<UnixS
     out.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
+/// Reads the rest of a response without sending it; Err leaves the connection unusable.
+fn skip_response(input: &mut BufReader<UnixStream>) -> Result<(), protocol::ProtocolError> {
+    loop {
+        match protocol::read_response_frame(input)? {
+            ResponseFrame::End => return Ok(()),
+            ResponseFrame::Data(_) => {}
+            _ => return Err(protocol::ProtocolError::Malformed("response ended without End".into())),
+        }
+    }
+}
+
 fn frame_keeps(frame: &ResponseFrame) -> bool {
     matches!(frame, ResponseFrame::End)
 }
@@ -183,7 +204,8 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 /// None when the request did not run and may go again: the daemon handed it
 /// back (it is restarting), or, when `retryable`, the connection closed
 /// before any response.
-fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, group: &Group, retryable: bool) -> Option<(c_int, bool)> {
+fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
+    let group = target.group;
     let mut started = false;
     loop {
         let frame = match protocol::read_response_frame(input) {
@@ -219,6 +241,11 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, group: &
             }
         };
         let sent = match frame {
+            ResponseFrame::Start { status, .. } if target.error_override && status >= 400 => {
+                // Apache answers instead: the application's body is read and dropped.
+                let reusable = skip_response(input).is_ok();
+                return Some((status as c_int, reusable));
+            }
             ResponseFrame::Start { status, status_line, headers } => {
                 started = true;
                 req.send_headers(status, &status_line, &headers)
