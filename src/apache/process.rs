@@ -48,7 +48,7 @@ pub fn fork_watched(
     pconf: *mut ffi::apr_pool_t,
     child: impl FnOnce() -> i32,
     on_event: OnEvent,
-) -> Result<*mut Watched, String> {
+) -> Result<i32, String> {
     let watched = pool::attach(pconf, Watched { proc_: ffi::apr_proc_t::default(), pool: pconf, on_event });
     // SAFETY: `watched` lives in pconf; apr_proc_fork fills proc_.
     let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, pconf) };
@@ -59,7 +59,8 @@ pub fn fork_watched(
         return Err(format!("fork failed (APR status {rv})"));
     }
     register(watched);
-    Ok(watched)
+    // SAFETY: `watched` is the live record in pconf that apr_proc_fork filled.
+    Ok(unsafe { (*watched).pid() })
 }
 
 /// Forks again for a watched process that died, keeping its callbacks.

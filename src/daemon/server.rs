@@ -42,18 +42,20 @@ struct IdleState {
 pub fn serve(group: &Arc<Group>) -> i32 {
     let stopping = Arc::new(AtomicBool::new(false));
     monitor::watch(group, stopping.clone());
-    {
+    let Ok((wake_rx, wake_tx)) = std::io::pipe() else { return 1 };
+    if let Ok(mut wake) = wake_tx.try_clone() {
         let stopping = stopping.clone();
         let grace = group.config.shutdown_timeout;
         std::thread::spawn(move || {
             os::wait_for_stop();
             stopping.store(true, Ordering::Release);
+            // Wake the waiter so the process stops taking requests now.
+            let _ = wake.write_all(&[1]);
             // Requests still running after shutdown-timeout are cut off.
             std::thread::sleep(grace);
             os::exit_now(0);
         });
     }
-    let Ok((wake_rx, wake_tx)) = std::io::pipe() else { return 1 };
     let idle = Idle { state: Mutex::new(IdleState::default()), turn: Condvar::new(), wake_tx: Mutex::new(wake_tx), wake_rx: Mutex::new(wake_rx) };
     let served = AtomicU32::new(0);
     std::thread::scope(|scope| {

@@ -49,6 +49,9 @@ pub fn endpoint(name: &str) -> Option<Arc<Group>> {
 /// Set while the configuration is going away: dead daemons are not replaced.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
+/// The daemon processes running now, so a stop can signal them all at once.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
 fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i32, id: usize) -> String {
     let prefix = match &server.socket_prefix {
         Some(prefix) => process::server_root_path(pconf, prefix),
@@ -96,7 +99,8 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
 fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(), String> {
     let child_group = group.clone();
     let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index));
-    process::fork_watched(pconf, move || super::process::run(&child_group, index), on_event)?;
+    let pid = process::fork_watched(pconf, move || super::process::run(&child_group, index), on_event)?;
+    RUNNING.lock().push(pid);
     Ok(())
 }
 
@@ -104,9 +108,11 @@ fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32)
     match event {
         Event::Died if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
             log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{}' has died, deregister and restart it.", watched.pid(), group.config.name));
+            RUNNING.lock().retain(|&p| p != watched.pid());
             let child_group = group.clone();
-            if let Err(e) = process::refork(watched, move || super::process::run(&child_group, index)) {
-                log::server(Level::Error, &format!("mod_wsgi: Unable to restart daemon process '{}': {e}", group.config.name));
+            match process::refork(watched, move || super::process::run(&child_group, index)) {
+                Ok(()) => RUNNING.lock().push(watched.pid()),
+                Err(e) => log::server(Level::Error, &format!("mod_wsgi: Unable to restart daemon process '{}': {e}", group.config.name)),
             }
         }
         Event::Died | Event::Other => {}
@@ -131,9 +137,14 @@ fn stop_process(pid: i32, config: &DaemonProcess) {
     }
 }
 
-/// The configuration pool is going: no more restarts; remove the sockets.
+/// The configuration pool is going: no more restarts; every daemon is told
+/// to stop at once (each is then reaped as its registration goes); remove
+/// the sockets.
 fn stop_all() {
     STOPPING.store(true, Ordering::Release);
+    for pid in RUNNING.lock().drain(..) {
+        os::kill(pid, libc::SIGTERM);
+    }
     if let Some(table) = ENDPOINTS.get() {
         for group in table.lock().values() {
             let _ = std::fs::remove_file(&group.socket);
