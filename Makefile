@@ -6,6 +6,7 @@ REFERENCE := /usr/lib/apache2/modules/mod_wsgi.so
 DEBIAN_PACKAGES := apache2 apache2-dev python3-dev libclang-dev libapache2-mod-wsgi-py3 wrk curl
 RUN_PORT ?= 8000
 RUN_DIR ?= /tmp/mod_wsgi-rs-run
+EXPRESS := target/release/mod_wsgi-express
 export PYO3_PYTHON := /usr/bin/python3
 export CARGO_TERM_COLOR := never
 
@@ -27,9 +28,12 @@ build: deps
 
 $(MODULE): build
 
-# Serves conf-examples/hello.wsgi on http://127.0.0.1:$(RUN_PORT) in the foreground; Ctrl-C stops it.
+# Serves conf-examples/hello.wsgi on http://127.0.0.1:$(RUN_PORT) with mod_wsgi-express, in
+# the foreground; Ctrl-C stops it. The script is copied where Apache's user can read it.
 run: build
-	@bash conf-examples/serve "$(CURDIR)/$(MODULE)" "$(RUN_DIR)" "$(RUN_PORT)"
+	@install -D -m 644 conf-examples/hello.wsgi "$(RUN_DIR)-app/hello.wsgi"
+	@chmod 755 "$(RUN_DIR)-app"
+	$(EXPRESS) start-server "$(RUN_DIR)-app/hello.wsgi" --port $(RUN_PORT) --server-root "$(RUN_DIR)" --log-to-terminal
 
 # Unit tests, then the integration tests against a real httpd with our module.
 test: build
