@@ -11,11 +11,16 @@ const PYTHON_VERSION: &str = "3.11";
 
 /// Apache's binary is installed.
 pub fn apache_installed() -> Result<(), String> {
-    if Path::new(APACHE).is_file() {
+    httpd_at(Path::new(APACHE))
+}
+
+fn httpd_at(path: &Path) -> Result<(), String> {
+    if path.is_file() {
         Ok(())
     } else {
         Err(format!(
-            "Apache is not installed ({APACHE} missing): install apache2 (apt-get install apache2)"
+            "Apache is not installed ({} missing): install apache2 (apt-get install apache2)",
+            path.display()
         ))
     }
 }
@@ -79,6 +84,14 @@ fn same_minor(version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_httpd_says_to_install_apache2() {
+        let err = httpd_at(Path::new("/nonexistent/apache2")).unwrap_err();
+        assert!(err.contains("/nonexistent/apache2 missing"), "{err}");
+        assert!(err.contains("install apache2"), "{err}");
+        assert!(httpd_at(Path::new(APACHE)).is_ok());
+    }
 
     #[test]
     fn versions() {
