@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Server, server, write_file};
+use support::{Server, server};
 
 fn response_server() -> Server {
     server()
@@ -87,14 +87,7 @@ fn single_element_list_body_is_sent_intact() {
 
 #[test]
 fn streamed_chunks_reach_the_client_before_the_app_finishes() {
-    let s = response_server();
-    let mut stream = s.stream("/r/stream");
-    assert_eq!(stream.head.status, 200);
-    // The app blocks after the first chunk until it sees `stream-go`, so receiving the first
-    // chunk here proves it was not held back.
-    assert_eq!(stream.next_chunk().as_deref(), Some(&b"first;"[..]));
-    write_file(&s.var_dir().join("stream-go"), b"");
-    assert_eq!(stream.rest(), b"second;third");
+    support::assert_streams(&response_server(), "/r/stream");
 }
 
 #[test]

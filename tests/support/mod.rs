@@ -976,3 +976,14 @@ pub fn make_venv(parent: &Path) -> PathBuf {
     write_file(&site.join("venv_only_module.py"), b"VALUE = 'from-venv'\n");
     venv
 }
+
+/// GETs `path` from an app that yields "first;", then blocks until the
+/// marker file var/stream-go exists before yielding "second;" and "third":
+/// receiving the first chunk before the marker proves nothing held it back.
+pub fn assert_streams(s: &Server, path: &str) {
+    let mut stream = s.stream(path);
+    assert_eq!(stream.head.status, 200);
+    assert_eq!(stream.next_chunk().as_deref(), Some(&b"first;"[..]));
+    write_file(&s.var_dir().join("stream-go"), b"");
+    assert_eq!(stream.rest(), b"second;third");
+}
