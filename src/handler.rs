@@ -7,7 +7,7 @@ use crate::apache::config::{dir_settings, main_server_state, server_state};
 use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
-use crate::config::{AliasPattern, GroupContext, MapHeadToGet, ScriptAlias};
+use crate::config::{AliasPattern, EffectiveSettings, GroupContext, MapHeadToGet, ScriptAlias};
 use crate::daemon::protocol::RequestHead;
 use crate::daemon::{client, supervisor};
 use crate::python::{self, Outcome, RequestInfo};
@@ -112,24 +112,7 @@ pub fn handle(req: &mut Request) -> c_int {
         return status;
     }
 
-    if settings.pass_authorization
-        && let Some(auth) = req.header_in(c"Authorization")
-    {
-        cgi.push((b"HTTP_AUTHORIZATION", auth));
-    }
-    if req.method() == b"HEAD" && maps_head_to_get(req, settings.map_head_to_get) {
-        for (name, value) in cgi.iter_mut() {
-            if *name == b"REQUEST_METHOD" {
-                *value = b"GET";
-            }
-        }
-    }
-    // PEP 3333 wants PATH_INFO even when empty; CGI leaves it out. PATH is
-    // Apache's own search path, not part of the request (mod_wsgi drops it).
-    if !cgi.iter().any(|(k, _)| *k == b"PATH_INFO") {
-        cgi.push((b"PATH_INFO", b""));
-    }
-    cgi.retain(|(k, _)| *k != b"PATH");
+    complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
     let url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
     if let Some(group) = daemon {
@@ -169,9 +152,7 @@ pub fn handle(req: &mut Request) -> c_int {
         enable_sendfile: settings.enable_sendfile,
         ignore_activity: settings.ignore_activity,
     };
-    // SAFETY: the WSGI layer uses this second handle only while `req` waits in run().
-    let io = unsafe { Request::from_raw(req.as_ptr()) }.expect("live request");
-    match python::run(&info, Box::new(io)) {
+    match python::run(&info, Box::new(req.handle_for_wsgi())) {
         Outcome::Sent => ffi::OK as c_int,
         Outcome::NoApplication => http(ffi::HTTP_NOT_FOUND),
         Outcome::Failed => http(ffi::HTTP_INTERNAL_SERVER_ERROR),
@@ -181,6 +162,28 @@ pub fn handle(req: &mut Request) -> c_int {
             ffi::OK as c_int
         }
     }
+}
+
+/// What mod_wsgi changes in the CGI variables: HTTP_AUTHORIZATION with
+/// WSGIPassAuthorization, HEAD seen as GET (WSGIMapHEADToGET), PATH_INFO
+/// always present (PEP 3333), and Apache's own PATH left out.
+fn complete_cgi<'r>(req: &'r Request, settings: &EffectiveSettings, cgi: &mut Vec<(&'r [u8], &'r [u8])>) {
+    if settings.pass_authorization
+        && let Some(auth) = req.header_in(c"Authorization")
+    {
+        cgi.push((b"HTTP_AUTHORIZATION", auth));
+    }
+    if req.method() == b"HEAD" && maps_head_to_get(req, settings.map_head_to_get) {
+        for (name, value) in cgi.iter_mut() {
+            if *name == b"REQUEST_METHOD" {
+                *value = b"GET";
+            }
+        }
+    }
+    if !cgi.iter().any(|(k, _)| *k == b"PATH_INFO") {
+        cgi.push((b"PATH_INFO", b""));
+    }
+    cgi.retain(|(k, _)| *k != b"PATH");
 }
 
 /// WSGIMapHEADToGET: Auto answers HEAD as GET when output filters that may

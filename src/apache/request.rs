@@ -33,6 +33,12 @@ impl Request {
         NonNull::new(r).map(|raw| Request { raw, out: std::ptr::null_mut() })
     }
 
+    /// A second handle on this request for the WSGI layer, which uses it only
+    /// while the handler waits for the WSGI call to return.
+    pub fn handle_for_wsgi(&self) -> Request {
+        Request { raw: self.raw, out: std::ptr::null_mut() }
+    }
+
     pub fn as_ptr(&self) -> *mut ffi::request_rec {
         self.raw.as_ptr()
     }
