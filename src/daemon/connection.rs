@@ -47,8 +47,10 @@ pub struct DaemonIo(pub Arc<Mutex<Connection>>);
 impl RequestIo for DaemonIo {
     fn read_body(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize> {
         let c = &mut *self.0.lock();
-        // SAFETY: the cursor only writes bytes into the buffer (read(2)
-        // semantics) and reports how many; none are read before written.
+        for byte in buf.iter_mut() {
+            byte.write(0);
+        }
+        // SAFETY: every byte was initialised just above.
         let buf = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
         Ok(c.body.read(&mut c.reader, buf)?)
     }

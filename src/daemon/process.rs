@@ -85,17 +85,18 @@ fn take_identity(group: &Group) -> Result<(), String> {
         std::env::set_current_dir(dir).map_err(|_| format!("Unable to change working directory to home directory '{dir}' for uid={uid}."))?;
     }
     if let Some(dir) = &user_home {
-        // SAFETY of set_var: the daemon process has a single thread at this point.
+        // SAFETY: the daemon process has a single thread at this point.
         unsafe { std::env::set_var("HOME", dir) };
     }
     if let Some(mask) = config.umask {
         os::set_umask(mask);
     }
-    // SAFETY of set_var: the daemon process has a single thread at this point.
     if let Some(lang) = &config.lang {
+        // SAFETY: the daemon process has a single thread at this point.
         unsafe { std::env::set_var("LANG", lang) };
     }
     if let Some(locale) = &config.locale {
+        // SAFETY: the daemon process has a single thread at this point.
         unsafe { std::env::set_var("LC_ALL", locale) };
         os::set_locale(locale);
     }
