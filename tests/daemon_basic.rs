@@ -49,19 +49,6 @@ fn pid(env: &BTreeMap<String, String>) -> u32 {
     env["pid"].parse().expect("pid")
 }
 
-/// Waits for the marker file `var/<name>` the app leaves behind; returns its contents.
-fn wait_for_marker(s: &Server, name: &str) -> Option<String> {
-    let path = s.var_dir().join(name);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return Some(text);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 #[test]
 fn app_runs_in_a_daemon_process_forked_by_the_apache_parent() {
     let s = daemon_server();
@@ -263,7 +250,7 @@ fn close_is_called_in_the_daemon() {
     let r = s.get("/d/close");
     assert_eq!((r.status, r.text().as_str()), (200, "ab"));
     assert_eq!(
-        wait_for_marker(&s, "closed"),
+        s.marker("closed"),
         Some(daemon_pid.to_string()),
         "close() not called in the daemon"
     );

@@ -63,17 +63,8 @@ fn background_get(s: &Server, path: &str) -> JoinHandle<(String, String, Duratio
     })
 }
 
-/// Waits for the marker `var/<name>` and returns its contents.
 fn wait_for_marker(s: &Server, name: &str) -> String {
-    let path = s.var_dir().join(name);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("marker {name} did not appear:\n{}", s.error_log());
+    s.marker(name).unwrap_or_else(|| panic!("marker {name} did not appear:\n{}", s.error_log()))
 }
 
 /// Daemon processes of group `g` among the Apache parent's children (found by display-name).

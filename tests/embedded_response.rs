@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
 use support::{Server, server};
 
 fn response_server() -> Server {
@@ -11,19 +10,6 @@ fn response_server() -> Server {
         .app("response.wsgi")
         .config("WSGIScriptAlias /r @DIR@/response.wsgi\n")
         .start()
-}
-
-/// Waits for the marker file `var/<name>` the app leaves behind; returns its contents.
-fn wait_for_marker(s: &Server, name: &str) -> Option<String> {
-    let path = s.var_dir().join(name);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return Some(text);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 /// Splits a raw HTTP response into (head, body).
@@ -94,7 +80,7 @@ fn streamed_chunks_reach_the_client_before_the_app_finishes() {
 fn close_is_called_after_success() {
     let s = response_server();
     assert_eq!(s.get("/r/close_ok").text(), "ab");
-    assert_eq!(wait_for_marker(&s, "closed-ok").as_deref(), Some("2"));
+    assert_eq!(s.marker("closed-ok").as_deref(), Some("2"));
 }
 
 #[test]
@@ -113,7 +99,7 @@ fn close_is_called_after_an_exception_mid_iteration() {
         !body.ends_with(b"0\r\n\r\n"),
         "cut response must not end like a complete one"
     );
-    assert_eq!(wait_for_marker(&s, "closed-exc").as_deref(), Some("1"));
+    assert_eq!(s.marker("closed-exc").as_deref(), Some("1"));
     s.expect_log("RuntimeError: marker-mid-iteration-failure");
     assert!(s.error_log().contains("Traceback (most recent call last):"));
 }
@@ -127,7 +113,7 @@ fn close_is_called_when_the_client_disconnects_mid_stream() {
     stream.disconnect();
     // The app would stream for 30 s; a failed write stops it and close() still runs.
     let count =
-        wait_for_marker(&s, "closed-disconnect").expect("close() not called after disconnect");
+        s.marker("closed-disconnect").expect("close() not called after disconnect");
     let count: u32 = count.parse().unwrap();
     assert!(
         count < 600,

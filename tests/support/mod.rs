@@ -500,6 +500,20 @@ impl Server {
         self.port
     }
 
+    /// Waits up to 10 s for the marker file `var/<name>` an app leaves
+    /// behind; returns its contents.
+    pub fn marker(&self, name: &str) -> Option<String> {
+        let path = self.var_dir().join(name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(text) = fs::read_to_string(&path) {
+                return Some(text);
+            }
+            sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends `sig` (e.g. "USR1" for a graceful restart) to the Apache parent.
     pub fn signal_parent(&self, sig: &str) {
         signal(sig, self.child.as_ref().expect("running").id());
