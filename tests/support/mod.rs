@@ -502,16 +502,19 @@ impl Server {
 
     /// Waits up to 10 s for the marker file `var/<name>` an app leaves
     /// behind; returns its contents.
+    /// A marker still empty has been created but not yet written: wait on.
     pub fn marker(&self, name: &str) -> Option<String> {
         let path = self.var_dir().join(name);
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = None;
         while Instant::now() < deadline {
-            if let Ok(text) = fs::read_to_string(&path) {
-                return Some(text);
+            seen = fs::read_to_string(&path).ok();
+            if seen.as_deref().is_some_and(|text| !text.is_empty()) {
+                break;
             }
             sleep(Duration::from_millis(20));
         }
-        None
+        seen
     }
 
     /// Sends `sig` (e.g. "USR1" for a graceful restart) to the Apache parent.
