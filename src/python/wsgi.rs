@@ -197,7 +197,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
                 Ok(None) => respond(py, context, &result),
                 Err(_) => Ok(Outcome::Failed),
             };
-            let closed = close(py, &result);
+            let closed = close(&result);
             match (buffered, outcome, closed) {
                 (Err(err), _, _) => (failure(py, context, err), None),
                 // The response is complete: a failing close() is logged, as it
@@ -471,7 +471,7 @@ fn send_file(py: Python<'_>, context: &RequestContext, wrapper: &FileWrapper) ->
 }
 
 /// PEP 3333: the iterable's close() runs whatever happened.
-fn close(_py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
     if result.hasattr("close")? {
         result.call_method0("close")?;
     }
