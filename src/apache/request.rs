@@ -339,6 +339,12 @@ impl RequestIo for Request {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        // Flush before the end: the response reaches the client while this
+        // thread still holds the connection, so a keep-alive client's next
+        // request is usually already there when Apache looks for it, and the
+        // connection skips a round through the MPM's poller.
+        // SAFETY: a new flush bucket on the connection's allocator.
+        self.append(|list| unsafe { ffi::apr_bucket_flush_create(list) });
         // SAFETY: a new EOS bucket on the connection's allocator.
         self.append(|list| unsafe { ffi::apr_bucket_eos_create(list) });
         self.pass()
