@@ -63,9 +63,7 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     };
-    let timeout = Some(socket_timeout(req, group));
-    let _ = conn.reader.get_ref().set_read_timeout(timeout);
-    let _ = conn.reader.get_ref().set_write_timeout(timeout);
+    conn.set_timeout(socket_timeout(req, group));
 
     let mut body_sent = 0;
     match send_request(req, head, &mut conn.writer, &mut body_sent) {
@@ -96,12 +94,25 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
 struct Conn {
     reader: BufReader<UnixStream>,
     writer: BufWriter<UnixStream>,
+    /// The socket's send and receive timeout, as last set.
+    timeout: Option<Duration>,
 }
 
 impl Conn {
     fn new(stream: UnixStream) -> std::io::Result<Conn> {
         let writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
-        Ok(Conn { reader: BufReader::with_capacity(BUFFER, stream), writer })
+        Ok(Conn { reader: BufReader::with_capacity(BUFFER, stream), writer, timeout: None })
+    }
+
+    /// Bounds each read and write; the two system calls are made only when
+    /// the timeout differs from the one the connection already has.
+    fn set_timeout(&mut self, timeout: Duration) {
+        if self.timeout == Some(timeout) {
+            return;
+        }
+        let socket = self.reader.get_ref();
+        let set = socket.set_read_timeout(Some(timeout)).and_then(|()| socket.set_write_timeout(Some(timeout)));
+        self.timeout = set.ok().map(|()| timeout);
     }
 }
 

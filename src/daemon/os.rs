@@ -22,20 +22,9 @@ pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>) -> io::R
     // std listens with its own backlog; listen again with the configured one.
     // SAFETY: listen(2) on a socket we own.
     check(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), backlog as libc::c_int) })?;
-    // accept() gives up after this long, so idle workers notice a stop request
-    // (the socket is shared with the parent and the group's other processes,
-    // so it cannot be shut down to wake them).
-    let wake = libc::timeval { tv_sec: 0, tv_usec: 250_000 };
-    // SAFETY: setsockopt with a correctly sized timeval.
-    check(unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&listener),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&wake as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    })?;
+    // Workers of every process of the group wait for connections together;
+    // the ones that lose the race must not block in accept().
+    set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&listener))?;
     if let Some((uid, gid)) = owner {
         let c = CString::new(path).map_err(io::Error::other)?;
         // SAFETY: chown of the path we just created.
@@ -192,20 +181,65 @@ pub fn raw_fd(fd: &impl std::os::fd::AsRawFd) -> i32 {
     fd.as_raw_fd()
 }
 
-/// Waits up to `timeout_ms` for any of `fds` to be readable (or closed);
-/// returns which are.
-pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> io::Result<Vec<bool>> {
-    let mut polls: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
-    // SAFETY: `polls` is a valid array of pollfd of the given length.
-    let rv = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
-    if rv < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(err);
+/// An epoll instance: the daemon's workers all wait on it, and each
+/// readiness is handed to one of them.
+pub struct Epoll(std::os::fd::OwnedFd);
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: epoll_create1 returns a new descriptor that we then own.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `fd` is fresh and owned by nobody else.
+        Ok(Epoll(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
     }
-    Ok(polls.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0).collect())
+
+    fn ctl(&self, op: libc::c_int, fd: i32, events: u32, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: token };
+        // SAFETY: epoll_ctl with a valid event struct; the kernel copies it.
+        check(unsafe { libc::epoll_ctl(std::os::fd::AsRawFd::as_raw_fd(&self.0), op, fd, &mut event) }).map(drop)
+    }
+
+    /// Watches `fd` for input (or hang-up) until one waiter is told of it;
+    /// `rearm` watches it again. With `persistent`, every waiter is told
+    /// for as long as it stays readable.
+    pub fn add(&self, fd: i32, token: u64, persistent: bool) -> io::Result<()> {
+        let once = if persistent { 0 } else { libc::EPOLLONESHOT as u32 };
+        self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32 | once, token)
+    }
+
+    pub fn rearm(&self, fd: i32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, (libc::EPOLLIN | libc::EPOLLONESHOT) as u32, token)
+    }
+
+    pub fn remove(&self, fd: i32) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Waits up to `timeout_ms` for one readiness; its token, or None.
+    pub fn wait(&self, timeout_ms: i32) -> io::Result<Option<u64>> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: room for exactly one event, as passed.
+        let rv = unsafe { libc::epoll_wait(std::os::fd::AsRawFd::as_raw_fd(&self.0), &mut event, 1, timeout_ms) };
+        match rv {
+            1 => Ok(Some(event.u64)),
+            0 => Ok(None),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+}
+
+/// Makes accept() on the group's socket return at once when another
+/// worker or process took the connection.
+pub fn set_nonblocking(fd: i32) -> io::Result<()> {
+    // SAFETY: fcntl flag calls on a descriptor the caller owns.
+    unsafe {
+        let flags = check(libc::fcntl(fd, libc::F_GETFL))?;
+        check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)).map(drop)
+    }
 }
 
 /// True when a read on `stream` would block: the peer has sent nothing,

@@ -1,15 +1,16 @@
 //! The daemon's request loop. Apache's children keep their connections open
 //! between requests, so an idle connection must not hold a worker thread:
-//! the workers take turns as the one that waits (leader/follower) for a new
-//! connection or a request on an idle one, and the waiter that sees a request
-//! serves it itself after handing the waiting over to another worker.
+//! every worker waits on one epoll set holding the group socket and the idle
+//! connections, each readiness goes to one worker, and that worker serves
+//! the request then puts the connection back in the set.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::connection::{Connection, DaemonIo};
 use super::protocol::{self, BodyCursor, RequestHead};
@@ -21,52 +22,54 @@ use crate::python::{self, Level, Outcome, RequestInfo};
 
 type Conn = Arc<Mutex<Connection>>;
 
-/// The connections waiting for their next request, and whether a worker is
-/// currently the waiter.
-struct Idle {
-    state: Mutex<IdleState>,
-    turn: Condvar,
-    /// Written when a connection goes back to the idle set, so the waiter
-    /// includes it in what it waits on.
-    wake_tx: Mutex<std::io::PipeWriter>,
-    wake_rx: Mutex<std::io::PipeReader>,
-}
+/// Epoll tokens of the group socket and the stop pipe; connections count up from FIRST_CONNECTION.
+const LISTENER: u64 = 0;
+const STOP: u64 = 1;
+const FIRST_CONNECTION: u64 = 2;
 
-#[derive(Default)]
-struct IdleState {
-    connections: Vec<Conn>,
-    waiter: bool,
+/// What the workers wait on, and the idle connections by token.
+struct Waiting {
+    epoll: os::Epoll,
+    connections: Mutex<HashMap<u64, Conn>>,
+    next_token: AtomicU64,
 }
 
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
+    let Some(listener) = group.listener.as_ref() else { return 1 };
     let stopping = Arc::new(AtomicBool::new(false));
     monitor::watch(group, stopping.clone());
-    let Ok((wake_rx, wake_tx)) = std::io::pipe() else { return 1 };
-    if let Ok(mut wake) = wake_tx.try_clone() {
+    let (Ok(epoll), Ok((stop_rx, stop_tx))) = (os::Epoll::new(), std::io::pipe()) else { return 1 };
+    // The stop pipe is never read: once written it stays readable and wakes
+    // every worker, each of which then sees `stopping`.
+    if epoll.add(os::raw_fd(listener), LISTENER, false).is_err() || epoll.add(os::raw_fd(&stop_rx), STOP, true).is_err() {
+        return 1;
+    }
+    {
         let stopping = stopping.clone();
+        let mut stop_tx = stop_tx;
         let grace = group.config.shutdown_timeout;
         std::thread::spawn(move || {
             os::wait_for_stop();
             stopping.store(true, Ordering::Release);
-            // Wake the waiter so the process stops taking requests now.
-            let _ = wake.write_all(&[1]);
+            let _ = stop_tx.write_all(&[1]);
             // Requests still running after shutdown-timeout are cut off.
             std::thread::sleep(grace);
             os::exit_now(0);
         });
     }
-    let idle = Idle { state: Mutex::new(IdleState::default()), turn: Condvar::new(), wake_tx: Mutex::new(wake_tx), wake_rx: Mutex::new(wake_rx) };
+    let waiting = Waiting { epoll, connections: Mutex::new(HashMap::new()), next_token: AtomicU64::new(FIRST_CONNECTION) };
     let served = AtomicU32::new(0);
     std::thread::scope(|scope| {
         for _ in 0..group.config.threads.max(1) {
-            scope.spawn(|| worker(group, &idle, &stopping, &served));
+            scope.spawn(|| worker(group, &waiting, &stopping, &served));
         }
     });
+    drop(stop_rx);
     0
 }
 
-fn worker(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>, served: &AtomicU32) {
+fn worker(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>, served: &AtomicU32) {
     let max = group.config.maximum_requests;
     loop {
         if max > 0 && served.load(Ordering::Acquire) >= max {
@@ -74,88 +77,84 @@ fn worker(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>, served: &Atomi
             stopping.store(true, Ordering::Release);
         }
         if stopping.load(Ordering::Acquire) {
-            idle.turn.notify_all();
             return;
         }
-        let Some(conn) = wait_for_request(group, idle, stopping) else { continue };
-        if serve_exchange(group, &conn, stopping, served) {
-            let mut state = idle.state.lock();
-            state.connections.push(conn);
-            // A waiter must add the connection to what it waits on; with
-            // none, this worker becomes the waiter next and sees it anyway.
-            if state.waiter {
-                drop(state);
-                let _ = idle.wake_tx.lock().write_all(&[1]);
-            }
-        }
-    }
-}
-
-/// Becomes the waiter (or waits its turn), then waits for a request; returns
-/// the connection it arrived on, having passed the waiting on.
-fn wait_for_request(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> Option<Conn> {
-    let mut state = idle.state.lock();
-    while state.waiter {
-        idle.turn.wait_for(&mut state, Duration::from_millis(250));
-        if stopping.load(Ordering::Acquire) {
-            return None;
-        }
-    }
-    state.waiter = true;
-    drop(state);
-    let found = wait_as_waiter(group, idle, stopping);
-    idle.state.lock().waiter = false;
-    idle.turn.notify_one();
-    found
-}
-
-fn wait_as_waiter(group: &Group, idle: &Idle, stopping: &Arc<AtomicBool>) -> Option<Conn> {
-    let listener = group.listener.as_ref()?;
-    let listener_fd = os::raw_fd(listener);
-    let wake_fd = os::raw_fd(&*idle.wake_rx.lock());
-    loop {
-        let waiting: Vec<Conn> = idle.state.lock().connections.clone();
-        let mut fds = vec![listener_fd, wake_fd];
-        fds.extend(waiting.iter().map(|c| os::raw_fd(c.lock().reader.get_ref())));
-        let ready = match os::poll_readable(&fds, 250) {
-            Ok(ready) => ready,
+        // A short timeout, so a worker notices maximum-requests reached elsewhere.
+        let token = match waiting.epoll.wait(250) {
+            Ok(Some(token)) => token,
+            Ok(None) => continue,
             Err(e) => {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): poll failed: {e}", std::process::id()));
+                log::server(Level::Error, &format!("mod_wsgi (pid={}): epoll_wait failed: {e}", std::process::id()));
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
         if stopping.load(Ordering::Acquire) {
-            return None;
+            // A stopping process takes no more connections; what is still
+            // queued on the group socket waits for its successor.
+            return;
         }
-        if ready[1] {
-            let mut sink = [0u8; 64];
-            let _ = std::io::Read::read(&mut *idle.wake_rx.lock(), &mut sink);
-        }
-        // New connections first: there are at most as many as Apache has
-        // threads, while idle connections with a request are always there
-        // under load and would otherwise starve them.
-        if ready[0] {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    if let Some(conn) = Connection::new(stream, stopping.clone()) {
-                        return Some(Arc::new(Mutex::new(conn)));
-                    }
+        match token {
+            STOP => continue,
+            LISTENER => {
+                if let Some(conn) = accept(group, waiting, stopping) {
+                    let token = waiting.next_token.fetch_add(1, Ordering::Relaxed);
+                    serve_connection(group, waiting, conn, token, true, stopping, served);
                 }
-                // Another process of the group took it, or the receive timeout passed.
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => {
-                    log::server(Level::Error, &format!("mod_wsgi (pid={}): accept on '{}' failed: {e}", std::process::id(), group.socket));
-                    std::thread::sleep(Duration::from_millis(100));
+            }
+            token => {
+                let conn = waiting.connections.lock().get(&token).cloned();
+                if let Some(conn) = conn {
+                    serve_connection(group, waiting, conn, token, false, stopping, served);
                 }
             }
         }
-        // A request (or a close) on an idle connection.
-        if let Some(i) = (0..waiting.len()).find(|&i| ready[2 + i]) {
-            let conn = waiting[i].clone();
-            idle.state.lock().connections.retain(|c| !Arc::ptr_eq(c, &conn));
-            return Some(conn);
+    }
+}
+
+/// Takes a new connection from the group socket, if this process gets it.
+fn accept(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>) -> Option<Conn> {
+    let listener = group.listener.as_ref()?;
+    let accepted = listener.accept();
+    // Watch for the next connection only now: one accept() per readiness.
+    let _ = waiting.epoll.rearm(os::raw_fd(listener), LISTENER);
+    match accepted {
+        Ok((stream, _)) => Connection::new(stream, stopping.clone()).map(|c| Arc::new(Mutex::new(c))),
+        // Another worker or process of the group took it.
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(e) => {
+            log::server(Level::Error, &format!("mod_wsgi (pid={}): accept on '{}' failed: {e}", std::process::id(), group.socket));
+            std::thread::sleep(Duration::from_millis(100));
+            None
         }
+    }
+}
+
+/// Serves the requests waiting on `conn`, then leaves it watched for the
+/// next one (`new`: for the first time), or drops it when it has ended.
+fn serve_connection(group: &Group, waiting: &Waiting, conn: Conn, token: u64, new: bool, stopping: &AtomicBool, served: &AtomicU32) {
+    let fd = os::raw_fd(conn.lock().reader.get_ref());
+    loop {
+        if !serve_exchange(group, &conn, stopping, served) {
+            if !new {
+                let _ = waiting.epoll.remove(fd);
+                waiting.connections.lock().remove(&token);
+            }
+            return;
+        }
+        // A request already read into the buffer would never wake the epoll set.
+        if conn.lock().reader.buffer().is_empty() {
+            break;
+        }
+    }
+    let watched = if new {
+        waiting.connections.lock().insert(token, conn);
+        waiting.epoll.add(fd, token, false)
+    } else {
+        waiting.epoll.rearm(fd, token)
+    };
+    if watched.is_err() {
+        waiting.connections.lock().remove(&token);
     }
 }
 
