@@ -1,5 +1,6 @@
 //! One request: map its URL to a WSGI script, then run the script's
-//! application in this process (embedded mode).
+//! application in this process (embedded mode) or forward the request to
+//! its daemon process group.
 
 use std::ffi::c_int;
 
@@ -52,65 +53,23 @@ pub fn handle(req: &mut Request) -> c_int {
     if req.handler() != HANDLER && req.handler() != HANDLER_MIME {
         return ffi::DECLINED;
     }
+    match serve(req) {
+        Ok(status) | Err(status) => status,
+    }
+}
+
+/// Checks the script, resolves the groups, then runs the request here or in its daemon.
+fn serve(req: &mut Request) -> Result<c_int, c_int> {
     let filename = String::from_utf8_lossy(req.filename()).into_owned();
     let alias: Option<&ScriptAlias> = req.module_note();
-    if alias.is_none() && !req.allows_exec_cgi() {
-        req.log_error(&format!("Options ExecCGI is off in this directory: {filename}"));
-        return http(ffi::HTTP_FORBIDDEN);
-    }
-    match req.file_kind() {
-        FileKind::Missing => {
-            req.log_error(&format!("Target WSGI script not found or unable to stat: {filename}"));
-            return http(ffi::HTTP_NOT_FOUND);
-        }
-        FileKind::Directory => {
-            req.log_error(&format!("Attempt to invoke directory as WSGI application: {filename}"));
-            return http(ffi::HTTP_FORBIDDEN);
-        }
-        FileKind::Regular | FileKind::Other => {}
-    }
+    check_script(req, &filename, alias.is_some())?;
 
     let state = server_state(req.server());
     let settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
     let mut cgi = req.cgi_variables();
-    let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
-    let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
-    let group_context = GroupContext {
-        server_hostname: &hostname,
-        port: req.server_port(),
-        request_hostname: req.hostname().map(|h| std::str::from_utf8(h).unwrap_or_default()),
-        script_name: &script_name,
-        env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
-    };
-    let process_group = crate::config::expand_process_group(&settings.process_group, &group_context);
-    let application_group = crate::config::expand_application_group(&settings.application_group, &group_context);
-    let callable_object = crate::config::expand_callable_object(Some(&settings.callable_object), group_context.env);
-
-    let daemon = if process_group.is_empty() {
-        if state.config.restrict_embedded() {
-            req.log_error(&format!("mod_wsgi (pid={}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}", std::process::id()));
-            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
-        }
-        if !python::interpreter::is_started() {
-            req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {filename}", std::process::id()));
-            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
-        }
-        None
-    } else {
-        if !main_server_state().is_some_and(|m| m.registry.contains(&process_group)) {
-            req.log_error(&format!("mod_wsgi (pid={}): No WSGI daemon process called '{process_group}' has been configured: {filename}", std::process::id()));
-            return http(ffi::HTTP_INTERNAL_SERVER_ERROR);
-        }
-        let Some(group) = supervisor::endpoint(&process_group) else {
-            req.log_error(&format!("mod_wsgi (pid={}): WSGI daemon process '{process_group}' is not running: {filename}", std::process::id()));
-            return http(ffi::HTTP_SERVICE_UNAVAILABLE);
-        };
-        Some(group)
-    };
-    if let Err(status) = req.setup_body(settings.chunked_request) {
-        return status;
-    }
+    let groups = resolve_groups(req, &settings, &cgi);
+    let daemon = choose_daemon(req, &groups.process, &filename)?;
+    req.setup_body(settings.chunked_request)?;
 
     complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
@@ -118,9 +77,9 @@ pub fn handle(req: &mut Request) -> c_int {
     if let Some(group) = daemon {
         let head = RequestHead {
             environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
-            script_filename: filename.clone(),
-            callable_object,
-            application_group,
+            script_filename: filename,
+            callable_object: groups.callable_object,
+            application_group: groups.application,
             script_reloading: settings.script_reloading,
             script_mtime: req.mtime(),
             request_id: req.log_id(),
@@ -131,16 +90,16 @@ pub fn handle(req: &mut Request) -> c_int {
             listener_port: req.server_port(),
             url_scheme: url_scheme.to_owned(),
         };
-        return client::forward(req, &head, &group, settings.error_override);
+        return Ok(client::forward(req, &head, &group, settings.error_override));
     }
     let info = RequestInfo {
         cgi,
         script_filename: &filename,
         script_mtime: req.mtime(),
         script_reloading: settings.script_reloading,
-        callable_object: &callable_object,
-        process_group: &process_group,
-        application_group: &application_group,
+        callable_object: &groups.callable_object,
+        process_group: &groups.process,
+        application_group: &groups.application,
         url_scheme,
         multithread: mpm_is_multithread(),
         multiprocess: mpm_is_multiprocess(),
@@ -152,7 +111,8 @@ pub fn handle(req: &mut Request) -> c_int {
         enable_sendfile: settings.enable_sendfile,
         ignore_activity: settings.ignore_activity,
     };
-    match python::run(&info, Box::new(req.handle_for_wsgi())) {
+    let outcome = python::run(&info, Box::new(req.handle_for_wsgi()));
+    Ok(match outcome {
         Outcome::Sent => ffi::OK as c_int,
         Outcome::NoApplication => http(ffi::HTTP_NOT_FOUND),
         Outcome::Failed => http(ffi::HTTP_INTERNAL_SERVER_ERROR),
@@ -160,6 +120,78 @@ pub fn handle(req: &mut Request) -> c_int {
         Outcome::Aborted => {
             req.abort_connection();
             ffi::OK as c_int
+        }
+    })
+}
+
+/// The script must be a file; outside WSGIScriptAlias, its directory must allow ExecCGI.
+fn check_script(req: &Request, filename: &str, aliased: bool) -> Result<(), c_int> {
+    if !aliased && !req.allows_exec_cgi() {
+        req.log_error(&format!("Options ExecCGI is off in this directory: {filename}"));
+        return Err(http(ffi::HTTP_FORBIDDEN));
+    }
+    match req.file_kind() {
+        FileKind::Missing => {
+            req.log_error(&format!("Target WSGI script not found or unable to stat: {filename}"));
+            Err(http(ffi::HTTP_NOT_FOUND))
+        }
+        FileKind::Directory => {
+            req.log_error(&format!("Attempt to invoke directory as WSGI application: {filename}"));
+            Err(http(ffi::HTTP_FORBIDDEN))
+        }
+        FileKind::Regular | FileKind::Other => Ok(()),
+    }
+}
+
+/// The process and application groups and the callable, with their %{...} expanded.
+struct Groups {
+    process: String,
+    application: String,
+    callable_object: String,
+}
+
+fn resolve_groups(req: &Request, settings: &EffectiveSettings, cgi: &[(&[u8], &[u8])]) -> Groups {
+    let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
+    let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
+    let context = GroupContext {
+        server_hostname: &hostname,
+        port: req.server_port(),
+        request_hostname: req.hostname().map(|h| std::str::from_utf8(h).unwrap_or_default()),
+        script_name: &script_name,
+        env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
+    };
+    Groups {
+        process: crate::config::expand_process_group(&settings.process_group, &context),
+        application: crate::config::expand_application_group(&settings.application_group, &context),
+        callable_object: crate::config::expand_callable_object(Some(&settings.callable_object), context.env),
+    }
+}
+
+/// The daemon group that runs the request, or None for embedded mode when
+/// this process may run it.
+fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<Option<std::sync::Arc<supervisor::Group>>, c_int> {
+    let pid = std::process::id();
+    if process_group.is_empty() {
+        if server_state(req.server()).config.restrict_embedded() {
+            req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"));
+            return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
+        }
+        if !python::interpreter::is_started() {
+            req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"));
+            return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
+        }
+        return Ok(None);
+    }
+    if !main_server_state().is_some_and(|m| m.registry.contains(process_group)) {
+        req.log_error(&format!("mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"));
+        return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
+    }
+    match supervisor::endpoint(process_group) {
+        Some(group) => Ok(Some(group)),
+        None => {
+            req.log_error(&format!("mod_wsgi (pid={pid}): WSGI daemon process '{process_group}' is not running: {filename}"));
+            Err(http(ffi::HTTP_SERVICE_UNAVAILABLE))
         }
     }
 }
