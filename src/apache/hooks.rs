@@ -113,6 +113,7 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
             optimize: config.python_optimize(),
             restrict_stdout: config.restrict_stdout(),
             restrict_stdin: config.restrict_stdin(),
+            restrict_signal: config.restrict_signal(),
             home_on_path: None,
             process_group: String::new(),
             maximum_processes: mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1) as u32,

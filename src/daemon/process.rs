@@ -35,6 +35,7 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         optimize: group.server.python_optimize(),
         restrict_stdout: group.server.restrict_stdout(),
         restrict_stdin: group.server.restrict_stdin(),
+        restrict_signal: group.server.restrict_signal(),
         home_on_path: config.home.clone(),
         process_group: config.name.clone(),
         maximum_processes: config.processes.max(1),

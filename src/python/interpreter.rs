@@ -30,6 +30,8 @@ pub struct Options {
     pub optimize: i32,
     pub restrict_stdout: bool,
     pub restrict_stdin: bool,
+    /// WSGIRestrictSignal: `signal.signal()` is intercepted.
+    pub restrict_signal: bool,
     /// A daemon's home=: put first on sys.path, as the script's directory would be.
     pub home_on_path: Option<String>,
     /// What the `mod_wsgi` module tells applications about this process.
@@ -136,6 +138,9 @@ fn configure(py: Python<'_>, options: &Options, application_group: &str) -> PyRe
     }
     if options.restrict_stdin {
         sys.setattr("stdin", Py::new(py, RestrictedStream::new("stdin"))?)?;
+    }
+    if options.restrict_signal {
+        super::signal_intercept::install(py)?;
     }
     install_mod_wsgi_module(py, options, application_group)?;
     let sys_path = sys.getattr("path")?.cast_into::<pyo3::types::PyList>()?;

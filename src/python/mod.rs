@@ -11,6 +11,7 @@ pub mod interpreter;
 mod log_stream;
 mod response;
 mod script;
+mod signal_intercept;
 mod wsgi;
 
 use std::io;
