@@ -44,16 +44,56 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Switches to `uid`/`gid` with `user`'s supplementary groups.
-pub fn become_user(user: &str, uid: u32, gid: u32) -> io::Result<()> {
+/// Switches to `uid`/`gid` with `user`'s supplementary groups, or with
+/// `gid` and `groups` only when `groups` is not empty.
+pub fn become_user(user: &str, uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     let name = CString::new(user).map_err(io::Error::other)?;
-    // SAFETY: plain credential calls, in the order that keeps the right to make them.
+    let listed: Vec<libc::gid_t> = std::iter::once(gid).chain(groups.iter().copied()).collect();
+    // SAFETY: plain credential calls, in the order that keeps the right to make
+    // them; `listed` outlives the setgroups call that reads it.
     unsafe {
         check(libc::setgid(gid))?;
-        check(libc::initgroups(name.as_ptr(), gid))?;
+        if groups.is_empty() {
+            check(libc::initgroups(name.as_ptr(), gid))?;
+        } else {
+            check(libc::setgroups(listed.len(), listed.as_ptr()))?;
+        }
         check(libc::setuid(uid))?;
     }
     Ok(())
+}
+
+/// A resource limit of this process (and what it forks).
+#[derive(Clone, Copy)]
+pub enum Limit {
+    CpuSeconds,
+    DataBytes,
+    AddressSpaceBytes,
+}
+
+pub fn set_limit(limit: Limit, soft: u64, hard: u64) -> io::Result<()> {
+    let resource = match limit {
+        Limit::CpuSeconds => libc::RLIMIT_CPU,
+        Limit::DataBytes => libc::RLIMIT_DATA,
+        Limit::AddressSpaceBytes => libc::RLIMIT_AS,
+    };
+    let value = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    // SAFETY: setrlimit reads the struct we pass.
+    check(unsafe { libc::setrlimit(resource, &value) }).map(drop)
+}
+
+/// The soft stack limit, which sizes threads by default; None when unlimited.
+pub fn stack_limit() -> Option<usize> {
+    let mut value = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct we pass.
+    let rv = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut value) };
+    (rv == 0 && value.rlim_cur != libc::RLIM_INFINITY).then_some(value.rlim_cur as usize)
+}
+
+/// The process's scheduling priority (nice value).
+pub fn set_priority(nice: i32) -> io::Result<()> {
+    // SAFETY: setpriority on this process only.
+    check(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) }).map(drop)
 }
 
 pub fn set_umask(mask: u32) {
@@ -75,8 +115,18 @@ pub fn die_with_parent() {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
 }
 
-/// The signals a daemon handles itself: its supervisor's stop requests.
-const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1];
+/// The signals a daemon handles itself: its supervisor's stop requests, and
+/// SIGXCPU for cpu-time-limit=.
+const STOP_SIGNALS: [libc::c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGXCPU];
+
+/// Why a daemon is asked to stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// From the supervisor: stop now, within shutdown-timeout.
+    Stop,
+    /// cpu-time-limit= reached: finish the running requests first.
+    CpuTimeLimit,
+}
 
 fn stop_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data initialised by sigemptyset.
@@ -96,7 +146,7 @@ fn stop_set() -> libc::sigset_t {
 pub fn prepare_signals() {
     // SAFETY: signal dispositions and the mask of this (still single-threaded) process.
     unsafe {
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGCHLD, libc::SIGALRM] {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGCHLD, libc::SIGALRM, libc::SIGXCPU] {
             libc::signal(sig, libc::SIG_DFL);
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -108,13 +158,13 @@ pub fn prepare_signals() {
     }
 }
 
-/// Blocks until a stop signal arrives; returns it.
-pub fn wait_for_stop() -> i32 {
+/// Blocks until a stop signal arrives.
+pub fn wait_for_stop() -> StopRequest {
     let set = stop_set();
     let mut sig: libc::c_int = 0;
     // SAFETY: sigwait on signals blocked in every thread of the process.
     unsafe { libc::sigwait(&set, &mut sig) };
-    sig
+    if sig == libc::SIGXCPU { StopRequest::CpuTimeLimit } else { StopRequest::Stop }
 }
 
 /// Sends `sig` to `pid`.

@@ -72,8 +72,10 @@ fn take_identity(group: &Group) -> Result<(), String> {
         return Err("WSGI process blocked from running as root.".into());
     }
     let user = crate::config::user_name(uid).unwrap_or_else(|| uid.to_string());
+    // Before giving up root: only root may raise the priority or a hard limit.
+    set_limits(config);
     if os::is_root() {
-        os::become_user(&user, uid, gid).map_err(|e| format!("Unable to change to uid={uid} gid={gid} for daemon process '{}': {e}", config.name))?;
+        os::become_user(&user, uid, gid, &config.supplementary_gids).map_err(|e| format!("Unable to change to uid={uid} gid={gid} for daemon process '{}': {e}", config.name))?;
     }
     // HOME is the user's home; the working directory is home=, else that home
     // when the group runs as someone other than Apache's user, else Apache's.
@@ -102,4 +104,34 @@ fn take_identity(group: &Group) -> Result<(), String> {
         os::set_locale(locale);
     }
     Ok(())
+}
+
+/// cpu-priority=, cpu-time-limit=, memory-limit= and virtual-memory-limit=.
+/// One that cannot be applied is logged and the process runs without it.
+fn set_limits(config: &crate::config::DaemonProcess) {
+    let name = &config.name;
+    let pid = std::process::id();
+    let report = |result: std::io::Result<()>, what: String| {
+        if let Err(e) = result {
+            log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Couldn't set {what} for daemon process '{name}': {e}"));
+        }
+    };
+    if config.cpu_priority != 0 {
+        report(os::set_priority(config.cpu_priority), format!("CPU priority {}", config.cpu_priority));
+    }
+    let cpu = config.cpu_time_limit.as_secs();
+    if cpu > 0 {
+        // SIGXCPU at the limit starts a graceful stop; the kernel's SIGKILL
+        // comes only after shutdown-timeout more seconds of CPU.
+        let hard = cpu + config.shutdown_timeout.as_secs() + 1;
+        report(os::set_limit(os::Limit::CpuSeconds, cpu, hard), format!("CPU time limit of {cpu} seconds"));
+    }
+    for (limit, bytes, what) in [
+        (os::Limit::DataBytes, config.memory_limit, "memory limit"),
+        (os::Limit::AddressSpaceBytes, config.virtual_memory_limit, "virtual memory limit"),
+    ] {
+        if bytes > 0 {
+            report(os::set_limit(limit, bytes, bytes), format!("{what} of {bytes} bytes"));
+        }
+    }
 }

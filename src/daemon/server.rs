@@ -49,8 +49,18 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         let stopping = stopping.clone();
         let mut stop_tx = stop_tx;
         let grace = group.config.shutdown_timeout;
+        let name = group.config.name.clone();
         std::thread::spawn(move || {
-            os::wait_for_stop();
+            let mut told = false;
+            while os::wait_for_stop() == os::StopRequest::CpuTimeLimit {
+                // The running requests finish (within graceful-timeout, as for
+                // maximum-requests), then the process exits and is replaced.
+                if !std::mem::replace(&mut told, true) {
+                    log::server(Level::Info, &format!("mod_wsgi (pid={}): Exceeded CPU time limit, waiting for requests to complete '{name}'.", std::process::id()));
+                    stopping.store(true, Ordering::Release);
+                    let _ = stop_tx.write_all(&[1]);
+                }
+            }
             stopping.store(true, Ordering::Release);
             let _ = stop_tx.write_all(&[1]);
             // Requests still running after shutdown-timeout are cut off.
@@ -60,9 +70,16 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     }
     let waiting = Waiting { epoll, connections: Mutex::new(HashMap::new()), next_token: AtomicU64::new(FIRST_CONNECTION) };
     let served = AtomicU32::new(0);
+    // stack-size=, else what threads get by default (the stack rlimit, as for
+    // Apache's own threads), not Rust's smaller default: deep recursion in an
+    // application must not fail here when it works in embedded mode.
+    let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
     std::thread::scope(|scope| {
         for _ in 0..group.config.threads.max(1) {
-            scope.spawn(|| worker(group, &waiting, &stopping, &served));
+            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &waiting, &stopping, &served));
+            if let Err(e) = spawned {
+                log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name));
+            }
         }
     });
     drop(stop_rx);

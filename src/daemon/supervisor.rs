@@ -75,7 +75,9 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             }
             id += 1;
             let socket = socket_path(pconf, main_config, generation, id);
-            let owner = os::is_root().then_some((apache_uid, apache_gid));
+            // socket-user= hands the socket to another user (for Apache children running as one).
+            let socket_uid = config.socket_user.as_deref().and_then(|name| crate::config::resolve_user(name).ok());
+            let owner = os::is_root().then_some((socket_uid.unwrap_or(apache_uid), apache_gid));
             // A group whose socket cannot be made is logged and left out, as
             // mod_wsgi does: the server runs, and the group's requests get 503.
             let listener = os::listen_unix(&socket, config.listen_backlog, owner)
