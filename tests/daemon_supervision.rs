@@ -115,6 +115,39 @@ fn request_in_flight_when_the_daemon_dies_gets_500_not_a_hang() {
 }
 
 #[test]
+fn deadlock_timeout_replaces_a_process_whose_gil_is_held() {
+    let s = supervised("deadlock-timeout=2", "");
+    let held = background_get(&s, "/d/hold-gil/30/deadlock");
+    let pid: u32 = wait_for_marker(&s, "started-deadlock").parse().unwrap();
+    let (status, _, took) = held.join().unwrap();
+    // Not retried elsewhere: the request had run, and may have done something.
+    assert!(status.starts_with("HTTP/1.1 500 "), "{status}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    s.expect_log(&format!(
+        "mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process 'g'."
+    ));
+    assert_ne!(daemon_pid(&s, "/d"), pid);
+}
+
+#[test]
+fn request_left_unread_by_a_stopping_daemon_runs_in_its_successor() {
+    let s = supervised("", "");
+    // The long request holds the Apache child's first connection to the daemon; the quick
+    // one opens a second, which then waits idle in the child's pool.
+    let long = background_get(&s, "/d/sleep/3/long");
+    let old: u32 = wait_for_marker(&s, "started-long").parse().unwrap();
+    assert_eq!(daemon_pid(&s, "/d"), old);
+    kill("USR1", old);
+    s.expect_log(&format!("mod_wsgi (pid={old}): Shutdown requested 'g'."));
+    // Sent on the kept connection to the stopping daemon, which never reads it: when that
+    // daemon exits the request goes to its successor instead of failing.
+    assert_ne!(daemon_pid(&s, "/d"), old);
+    let (status, body, _) = long.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}");
+    assert!(body.contains(&format!("slept pid={old}\n")), "{body}");
+}
+
+#[test]
 fn maximum_requests_recycles_the_process() {
     // One thread: with more, an idle thread of the retiring process may still accept the
     // next request before the process stops (the C module then serves it there).
@@ -302,7 +335,7 @@ fn unreachable_daemon_socket_gives_503_naming_the_socket() {
         assert_eq!(s.get("/d/pid").status, 200, "an open connection keeps serving");
         s.signal_parent("USR1");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !s.error_log().contains("SIGUSR1 received") || !s.error_log().matches("resuming normal operations").nth(1).is_some() {
+        while !s.error_log().contains("SIGUSR1 received") || s.error_log().matches("resuming normal operations").nth(1).is_none() {
             assert!(Instant::now() < deadline, "no graceful restart:\n{}", s.error_log());
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -213,8 +213,8 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 /// Relays the daemon's response; returns the handler's status and whether
 /// the exchange ended cleanly, so the connection can carry another request;
 /// None when the request did not run and may go again: the daemon handed it
-/// back (it is restarting), or, when `retryable`, the connection closed
-/// before any response.
+/// back (it is restarting), or, when `retryable`, the daemon closed the
+/// connection without reading it.
 fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
@@ -230,12 +230,11 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 ));
                 return Some((ffi::HTTP_GATEWAY_TIME_OUT as c_int, false));
             }
-            Err(protocol::ProtocolError::Io(ref e))
-                if retryable && !started && matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) =>
-            {
-                return None;
-            }
-            Err(protocol::ProtocolError::Truncated) if retryable && !started => return None,
+            // A daemon that closes a connection with our request still unread
+            // resets it: the request never ran (the process was stopping), so
+            // it may go again. A plain end of file means the daemon read it
+            // and then died: running it a second time could repeat what it did.
+            Err(protocol::ProtocolError::Io(ref e)) if retryable && !started && e.kind() == ErrorKind::ConnectionReset => return None,
             Err(e) => {
                 req.log_error(&format!(
                     "mod_wsgi (pid={}): {} from daemon process '{}': {} ({e})",

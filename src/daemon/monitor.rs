@@ -1,7 +1,9 @@
 //! The daemon's time limits. request-timeout: a process whose oldest request
 //! has run too long is stuck (or overloaded); it tells the waiting clients 504
 //! and exits. inactivity-timeout: a process with no request for that long
-//! exits (freeing its memory). Either way the Apache parent starts a fresh one.
+//! exits (freeing its memory). deadlock-timeout: a process whose GIL nobody
+//! could take for that long (C code holding it forever) exits. Either way the
+//! Apache parent starts a fresh one.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -13,7 +15,7 @@ use super::connection::Connection;
 use super::supervisor::Group;
 use super::{os, protocol};
 use crate::apache::log;
-use crate::python::Level;
+use crate::python::{self, Level};
 
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
@@ -27,6 +29,44 @@ pub struct Busy(Arc<Mutex<Connection>>);
 
 /// When the last request started or ended (µs), for inactivity-timeout.
 static LAST_ACTIVITY: AtomicI64 = AtomicI64::new(0);
+/// When the heartbeat thread last held the GIL (µs), for deadlock-timeout.
+static LAST_GIL: AtomicI64 = AtomicI64::new(0);
+
+/// Takes the GIL once a second to show Python is not deadlocked; stopped and
+/// joined when dropped, which must happen before Python is finalised.
+pub struct Heartbeat {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub fn start() -> Heartbeat {
+        LAST_GIL.store(now_micros(), Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Acquire) {
+                for _ in 0..10 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
+                }
+                python::interpreter::with_gil(|_| LAST_GIL.store(now_micros(), Ordering::Relaxed));
+            }
+        });
+        Heartbeat { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 impl Busy {
     pub fn start(conn: &Arc<Mutex<Connection>>) -> Busy {
@@ -50,7 +90,7 @@ impl Drop for Busy {
 /// within graceful-timeout plus shutdown-timeout is cut short.
 pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
     let config = &group.config;
-    let (limit, idle_limit, interval) = (config.request_timeout, config.inactivity_timeout, config.restart_interval);
+    let (limit, idle_limit, interval, deadlock) = (config.request_timeout, config.inactivity_timeout, config.restart_interval, config.deadlock_timeout);
     let grace = config.graceful_timeout + config.shutdown_timeout;
     let started = now_micros();
     LAST_ACTIVITY.store(started, Ordering::Relaxed);
@@ -64,6 +104,11 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
             let now = now_micros();
             let over = |since: i64, limit: Duration| !limit.is_zero() && now - since > limit.as_micros() as i64;
+            if over(LAST_GIL.load(Ordering::Relaxed), deadlock) {
+                // The requests holding or waiting for the GIL cannot finish: their clients get 500.
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process '{name}'."));
+                os::exit_now(0);
+            }
             if oldest.is_none() && over(LAST_ACTIVITY.load(Ordering::Relaxed), idle_limit) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process inactivity timer expired, stopping process '{name}'."));
                 os::exit_now(0);

@@ -38,6 +38,7 @@ struct Waiting {
 pub fn serve(group: &Arc<Group>) -> i32 {
     let Some(listener) = group.listener.as_ref() else { return 1 };
     let stopping = Arc::new(AtomicBool::new(false));
+    let heartbeat = (!group.config.deadlock_timeout.is_zero()).then(monitor::Heartbeat::start);
     monitor::watch(group, stopping.clone());
     let (Ok(epoll), Ok((stop_rx, stop_tx))) = (os::Epoll::new(), std::io::pipe()) else { return 1 };
     // The stop pipe is never read: once written it stays readable and wakes
@@ -61,6 +62,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                     let _ = stop_tx.write_all(&[1]);
                 }
             }
+            log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
             stopping.store(true, Ordering::Release);
             let _ = stop_tx.write_all(&[1]);
             // Requests still running after shutdown-timeout are cut off.
@@ -83,6 +85,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         }
     });
     drop(stop_rx);
+    drop(heartbeat);
     0
 }
 

@@ -149,6 +149,13 @@ def application(environ, start_response):
                                                 ('X-Multi', 'a'), ('X-Multi', 'b'),
                                                 ('Set-Cookie', 'a=1'), ('Set-Cookie', 'b=2')])
         return [b'no such thing']
+    if mode.startswith('/hold-gil/'):
+        # /hold-gil/SECONDS/TAG: as /sleep, but in C code that keeps the GIL (a deadlock).
+        _, _, seconds, tag = mode.split('/')
+        mark('started-' + tag, str(os.getpid()))
+        __import__('ctypes').PyDLL(None).sleep(int(seconds))
+        start_response('200 OK', text)
+        return [b'held']
     if mode.startswith('/sleep/'):
         # /sleep/SECONDS/TAG: leaves `started-TAG` (holding the pid), then sleeps.
         _, _, seconds, tag = mode.split('/')
