@@ -3,6 +3,7 @@
 //! This file holds the module symbol httpd looks up and the hook
 //! registration; the hooks themselves live in `apache::hooks`.
 
+mod access;
 mod apache;
 pub mod config;
 pub mod daemon;
@@ -33,6 +34,7 @@ pub static mut wsgi_module: ffi::module = ffi::module {
     flags: 0,
 };
 
-unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
+unsafe extern "C" fn register_hooks(pool: *mut ffi::apr_pool_t) {
     apache::hooks::register();
+    apache::auth::register(pool);
 }

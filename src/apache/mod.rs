@@ -1,5 +1,6 @@
 //! The only code that touches httpd and APR.
 
+pub mod auth;
 pub mod brigade;
 pub mod commands;
 pub mod config;

@@ -188,6 +188,53 @@ impl Request {
         self.table(self.rec().subprocess_env)
     }
 
+    /// The variables an access-control script sees: httpd's common CGI
+    /// variables plus the request line's, without the sub-request that
+    /// PATH_TRANSLATED would take (the request is still being authorised).
+    pub fn auth_variables(&self) -> Vec<(&[u8], &[u8])> {
+        let r = self.raw.as_ptr();
+        let rec = self.rec();
+        let path_info = self.str_field(rec.path_info);
+        let uri = self.uri();
+        let script_name = uri.strip_suffix(path_info).unwrap_or(uri);
+        let extra: [(&CStr, &[u8]); 6] = [
+            (c"SERVER_PROTOCOL", self.str_field(rec.protocol)),
+            (c"REQUEST_METHOD", self.method()),
+            (c"QUERY_STRING", self.str_field(rec.args)),
+            (c"REQUEST_URI", self.str_field(rec.unparsed_uri)),
+            (c"SCRIPT_NAME", script_name),
+            (c"PATH_INFO", path_info),
+        ];
+        // SAFETY: httpd's helper writes into r->subprocess_env; apr_table_set
+        // copies the key and value into the table's pool.
+        unsafe {
+            ffi::ap_add_common_vars(r);
+            for (name, value) in extra {
+                let value = pool::pstrdup(self.pool(), value);
+                ffi::apr_table_set(rec.subprocess_env, name.as_ptr(), value);
+            }
+        }
+        self.table(rec.subprocess_env).into_iter().filter(|(k, _)| *k != b"PATH").collect()
+    }
+
+    /// The authenticated user (r->user), once authentication has run.
+    pub fn user(&self) -> Option<&[u8]> {
+        let user = self.rec().user;
+        (!user.is_null()).then(|| self.str_field(user))
+    }
+
+    /// Renames the authenticated user (an auth script may answer with a name).
+    pub fn set_user(&mut self, name: &[u8]) {
+        let copy = pool::pstrdup(self.pool(), name);
+        // SAFETY: the copy lives in the request pool, as r->user must.
+        unsafe { (*self.raw.as_ptr()).user = copy };
+    }
+
+    /// The client's address (r->useragent_ip).
+    pub fn client_ip(&self) -> &[u8] {
+        self.str_field(self.rec().useragent_ip)
+    }
+
     fn table(&self, t: *mut ffi::apr_table_t) -> Vec<(&[u8], &[u8])> {
         // SAFETY: an apr_table_t is an array of apr_table_entry_t whose key/val
         // are pool strings (val may be NULL); the table outlives the borrow.

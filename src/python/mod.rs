@@ -3,6 +3,7 @@
 //! Nothing here touches httpd: a request reaches the WSGI layer as a
 //! [`RequestIo`] plus the CGI variables, so embedded and daemon mode share it.
 
+pub mod access;
 pub mod application_groups;
 mod context;
 mod file_wrapper;

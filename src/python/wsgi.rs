@@ -263,7 +263,7 @@ fn failure(py: Python<'_>, context: &RequestContext, err: PyErr) -> Outcome {
 pyo3::create_exception!(mod_wsgi, ClientGone, PyOSError, "The client closed the connection while the response was being sent.");
 
 /// Logs "Exception occurred processing WSGI script" and the traceback, one line per entry.
-fn log_exception(py: Python<'_>, context: &RequestContext, err: PyErr) {
+pub(super) fn log_exception(py: Python<'_>, context: &RequestContext, err: PyErr) {
     context.log(Level::Error, &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{}'.", std::process::id(), context.script));
     log_traceback(py, context, &err);
 }
@@ -283,7 +283,7 @@ fn log_traceback(py: Python<'_>, context: &RequestContext, err: &PyErr) {
     }
 }
 
-fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+pub(super) fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     match std::str::from_utf8(bytes) {
         Ok(s) if s.is_ascii() => PyString::new(py, s),
         _ => PyString::new(py, &bytes.iter().map(|&b| b as char).collect::<String>()),

@@ -1,0 +1,160 @@
+//! WSGIAccessScript, WSGIAuthUserScript and WSGIAuthGroupScript for one
+//! request: find the script the request's directory names, run it embedded
+//! (these scripts never go to a daemon), and turn its answer into what
+//! httpd's access, authentication and authorisation phases expect.
+
+use std::ffi::c_int;
+
+use crate::apache::config::{dir_settings, server_state};
+use crate::apache::ffi;
+use crate::apache::request::Request;
+use crate::config::{GroupContext, GroupSpec, ScriptFile, Settings};
+use crate::python::access::{self, HookRequest, UserCheck};
+use crate::python;
+
+pub enum Authn {
+    Granted,
+    Denied,
+    UserNotFound,
+    Error,
+}
+
+pub enum RealmHash {
+    Found(String),
+    Result(Authn),
+}
+
+pub enum Authz {
+    Granted,
+    Denied,
+    DeniedNoUser,
+    Neutral,
+    Error,
+}
+
+/// The Basic authentication provider "wsgi": check_password().
+pub fn check_password(req: &mut Request, user: &[u8], password: &[u8]) -> Authn {
+    let Some(script) = settings(req).auth_user_script else {
+        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI user authentication script not provided.", std::process::id()));
+        return Authn::Error;
+    };
+    let answer = with_hook_request(req, &script, |hook, io| access::check_password(hook, io, user, password));
+    match answer {
+        Some(UserCheck::Granted) => Authn::Granted,
+        Some(UserCheck::GrantedAs(name)) => {
+            req.set_user(name.as_bytes());
+            Authn::Granted
+        }
+        Some(UserCheck::Denied) => Authn::Denied,
+        Some(UserCheck::UserNotFound) => Authn::UserNotFound,
+        Some(UserCheck::RealmHash(_) | UserCheck::Failed) | None => Authn::Error,
+    }
+}
+
+/// The Digest authentication provider "wsgi": get_realm_hash().
+pub fn realm_hash(req: &mut Request, user: &[u8], realm: &[u8]) -> RealmHash {
+    let Some(script) = settings(req).auth_user_script else {
+        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI user authentication script not provided.", std::process::id()));
+        return RealmHash::Result(Authn::Error);
+    };
+    match with_hook_request(req, &script, |hook, io| access::realm_hash(hook, io, user, realm)) {
+        Some(UserCheck::RealmHash(hash)) => RealmHash::Found(hash),
+        Some(UserCheck::UserNotFound) => RealmHash::Result(Authn::UserNotFound),
+        _ => RealmHash::Result(Authn::Error),
+    }
+}
+
+/// The authorisation provider "wsgi-group" (`Require wsgi-group name...`):
+/// the user must be in one of the named groups, by groups_for_user().
+pub fn check_groups(req: &mut Request, require_line: &[u8]) -> Authz {
+    let Some(user) = req.user().map(<[u8]>::to_vec) else { return Authz::DeniedNoUser };
+    let settings = settings(req);
+    let Some(script) = settings.auth_group_script.clone() else {
+        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI group authorization script not provided.", std::process::id()));
+        return Authz::Error;
+    };
+    let Some(groups) = with_hook_request(req, &script, |hook, io| access::groups_for_user(hook, io, &user)).flatten() else {
+        return Authz::Denied;
+    };
+    let wanted = require_line.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty());
+    if wanted.into_iter().any(|name| groups.iter().any(|g| g == name)) {
+        return Authz::Granted;
+    }
+    if !settings.group_authoritative.unwrap_or(true) {
+        return Authz::Neutral;
+    }
+    req.log_error(&format!(
+        "mod_wsgi (pid={}): Authorization of user '{}' to access '{}' failed. User is not a member of designated groups.",
+        std::process::id(),
+        String::from_utf8_lossy(&user),
+        String::from_utf8_lossy(req.uri())
+    ));
+    Authz::Denied
+}
+
+/// The access checker: allow_access() of WSGIAccessScript, if one applies.
+pub fn allow_access(req: &mut Request) -> c_int {
+    let Some(script) = settings(req).access_script else { return ffi::DECLINED };
+    let host = req.client_ip().to_vec();
+    match with_hook_request(req, &script, |hook, io| access::allow_access(hook, io, &host)) {
+        Some(Ok(None)) => ffi::DECLINED,
+        Some(Ok(Some(true))) => ffi::OK as c_int,
+        _ => {
+            req.log_error(&format!("mod_wsgi (pid={}): Client denied by server configuration: '{}'.", std::process::id(), script.path));
+            ffi::HTTP_FORBIDDEN as c_int
+        }
+    }
+}
+
+/// The server's settings with the request's directory settings over them.
+fn settings(req: &Request) -> Settings {
+    Settings::merge(&server_state(req.server()).config.settings, dir_settings(req.per_dir_config()))
+}
+
+/// Runs `f` with the request as `script` sees it; None when Python cannot
+/// run here (logged).
+fn with_hook_request<R>(req: &Request, script: &ScriptFile, f: impl FnOnce(&HookRequest<'_>, Box<dyn python::RequestIo>) -> R) -> Option<R> {
+    let pid = std::process::id();
+    if server_state(req.server()).config.restrict_embedded() || !python::interpreter::is_started() {
+        req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {}", script.path));
+        return None;
+    }
+    let cgi = req.auth_variables();
+    let application_group = application_group(req, script, &cgi);
+    let hook = HookRequest {
+        script: &script.path,
+        script_mtime: mtime(&script.path),
+        script_reloading: settings(req).script_reloading.unwrap_or(true),
+        application_group: &application_group,
+        server_version: crate::apache::process::server_version(),
+        cgi,
+    };
+    Some(f(&hook, Box::new(req.handle_for_wsgi())))
+}
+
+/// application-group= of the script (%{GLOBAL}, %{SERVER}, %{HOST} or a
+/// name); the main interpreter by default.
+fn application_group(req: &Request, script: &ScriptFile, cgi: &[(&[u8], &[u8])]) -> String {
+    let spec = script.application_group.clone().unwrap_or(GroupSpec::Global);
+    let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
+    let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
+    let context = GroupContext {
+        server_hostname: &hostname,
+        port: req.server_port(),
+        request_hostname: req.hostname().map(|h| std::str::from_utf8(h).unwrap_or_default()),
+        script_name: &script_name,
+        env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
+    };
+    crate::config::expand_application_group(&spec, &context)
+}
+
+/// The script's modification time in microseconds (0 when it cannot be read:
+/// loading it then reports why).
+fn mtime(path: &str) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64)
+}

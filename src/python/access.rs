@@ -1,0 +1,198 @@
+//! The Python side of the access-control scripts, which run in the Apache
+//! child (never in a daemon): WSGIAccessScript's allow_access(environ, host),
+//! WSGIAuthUserScript's check_password(environ, user, password) and
+//! get_realm_hash(environ, user, realm), WSGIAuthGroupScript's
+//! groups_for_user(environ, user). The script is loaded like a WSGI script
+//! (same module, reloaded when it changes), in the main interpreter unless
+//! application-group= says otherwise.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+
+use super::context::{Current, RequestContext};
+use super::log_stream::LogStream;
+use super::script::{self, LoadError};
+use super::wsgi::{MOD_WSGI_VERSION, log_exception, text};
+use super::{Level, RequestIo, application_groups};
+
+/// The request as an access-control script sees it.
+pub struct HookRequest<'a> {
+    pub cgi: Vec<(&'a [u8], &'a [u8])>,
+    pub script: &'a str,
+    pub script_mtime: i64,
+    pub script_reloading: bool,
+    pub application_group: &'a str,
+    pub server_version: (u32, u32, u32),
+}
+
+/// check_password() / get_realm_hash(): what the script said of the user.
+pub enum UserCheck {
+    Granted,
+    /// Granted, as this user name.
+    GrantedAs(String),
+    Denied,
+    UserNotFound,
+    RealmHash(String),
+    /// The script failed (logged).
+    Failed,
+}
+
+/// A str for a user name, password or realm: UTF-8, else byte for byte.
+fn param<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => PyString::new(py, s),
+        Err(_) => text(py, bytes),
+    }
+}
+
+pub fn check_password(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8], password: &[u8]) -> UserCheck {
+    let missing = format!("Target WSGI user authentication script '{}' does not provide 'Basic' auth provider.", req.script);
+    call(req, io, "check_password", &missing, |py, environ| (environ, param(py, user), param(py, password)).into_pyobject(py), |result| {
+        if result.is_none() {
+            Ok(UserCheck::UserNotFound)
+        } else if let Ok(granted) = result.cast::<pyo3::types::PyBool>() {
+            Ok(if granted.is_true() { UserCheck::Granted } else { UserCheck::Denied })
+        } else if let Ok(name) = result.extract::<String>() {
+            Ok(UserCheck::GrantedAs(name))
+        } else {
+            Err(PyTypeError::new_err("Basic auth provider must return True, False None or user name as string"))
+        }
+    })
+    .unwrap_or(UserCheck::Failed)
+}
+
+pub fn realm_hash(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8], realm: &[u8]) -> UserCheck {
+    let missing = format!("Target WSGI user authentication script '{}' does not provide 'Digest' auth provider.", req.script);
+    call(req, io, "get_realm_hash", &missing, |py, environ| (environ, param(py, user), param(py, realm)).into_pyobject(py), |result| {
+        if result.is_none() {
+            Ok(UserCheck::UserNotFound)
+        } else if let Ok(hash) = result.extract::<String>() {
+            Ok(UserCheck::RealmHash(hash))
+        } else {
+            Err(PyTypeError::new_err("Digest auth provider must return None or string object"))
+        }
+    })
+    .unwrap_or(UserCheck::Failed)
+}
+
+/// groups_for_user(): the user's groups, or None when the script failed (logged).
+pub fn groups_for_user(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let missing = format!("Target WSGI group authentication script '{}' does not provide group provider.", req.script);
+    let not_groups = format!("mod_wsgi (pid={}): Groups for user returned from '{}' must be an iterable sequence of byte strings.", std::process::id(), req.script);
+    call(req, io, "groups_for_user", &missing, |py, environ| (environ, param(py, user)).into_pyobject(py), |result| {
+        let groups = result.try_iter().map_err(|e| (e, not_groups.clone()))?;
+        let mut names = Vec::new();
+        for group in groups {
+            let group = group.map_err(|e| (e, not_groups.clone()))?;
+            if let Ok(bytes) = group.cast::<PyBytes>() {
+                names.push(bytes.as_bytes().to_vec());
+            } else if let Ok(name) = group.extract::<String>() {
+                names.push(name.into_bytes());
+            } else {
+                return Err((PyTypeError::new_err(format!("expected byte string object for group, value of type {} found", super::log_stream::type_name(&group))), not_groups.clone()));
+            }
+        }
+        Ok(names)
+    })
+}
+
+/// allow_access(): Some(true) allowed, Some(false) refused, None no opinion
+/// (and refused when the script failed, which is logged).
+pub fn allow_access(req: &HookRequest<'_>, io: Box<dyn RequestIo>, host: &[u8]) -> Result<Option<bool>, ()> {
+    let missing = format!("Target WSGI host access script '{}' does not provide host validator.", req.script);
+    call(req, io, "allow_access", &missing, |py, environ| (environ, param(py, host)).into_pyobject(py), |result| {
+        if result.is_none() {
+            return Ok(None);
+        }
+        result.is_truthy().map(Some)
+    })
+    .ok_or(())
+}
+
+/// An error from reading the script's answer, with the line to log before it.
+trait Rejection {
+    fn split(self) -> (PyErr, Option<String>);
+}
+
+impl Rejection for PyErr {
+    fn split(self) -> (PyErr, Option<String>) {
+        (self, None)
+    }
+}
+
+impl Rejection for (PyErr, String) {
+    fn split(self) -> (PyErr, Option<String>) {
+        (self.0, Some(self.1))
+    }
+}
+
+/// Loads the script, calls `function` with the environ and what `args` adds,
+/// and reads the answer; None when anything failed (logged for the request).
+fn call<T, E: Rejection>(
+    req: &HookRequest<'_>,
+    io: Box<dyn RequestIo>,
+    function: &str,
+    missing: &str,
+    args: impl for<'py> FnOnce(Python<'py>, Bound<'py, PyDict>) -> PyResult<Bound<'py, PyTuple>>,
+    read: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Result<T, E>,
+) -> Option<T> {
+    let context = RequestContext::new(io, req.script.to_owned());
+    let _current = Current::enter(&context);
+    let pid = std::process::id();
+    let answer = application_groups::with_group(req.application_group, |py| {
+        let note = |what: &str| context.log(Level::Info, &format!("mod_wsgi (pid={pid}, process='', application='{}'): {what}", req.application_group));
+        let module = match script::load(py, req.script, req.script_mtime, req.script_reloading, note) {
+            Ok(module) => module,
+            Err(LoadError::Failed(err)) => {
+                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{}'.", req.script));
+                log_exception(py, &context, err);
+                return None;
+            }
+        };
+        let Ok(callable) = module.getattr(function) else {
+            context.log(Level::Error, &format!("mod_wsgi (pid={pid}): {missing}"));
+            return None;
+        };
+        let errors = match Bound::new(py, LogStream::for_request(context.clone())) {
+            Ok(errors) => errors,
+            Err(err) => {
+                log_exception(py, &context, err);
+                return None;
+            }
+        };
+        let called = environ(py, req, &errors).and_then(|environ| args(py, environ)).and_then(|args| callable.call1(args));
+        let answer = match called {
+            Ok(result) => read(&result).map_err(|e| {
+                let (err, line) = e.split();
+                if let Some(line) = line {
+                    context.log(Level::Error, &line);
+                }
+                log_exception(py, &context, err);
+            }),
+            Err(err) => {
+                log_exception(py, &context, err);
+                Err(())
+            }
+        };
+        errors.get().flush_pending();
+        answer.ok()
+    });
+    context.close();
+    answer
+}
+
+fn environ<'py>(py: Python<'py>, req: &HookRequest<'_>, errors: &Bound<'py, LogStream>) -> PyResult<Bound<'py, PyDict>> {
+    let env = PyDict::new(py);
+    for (name, value) in &req.cgi {
+        env.set_item(text(py, name), text(py, value))?;
+    }
+    env.set_item("wsgi.errors", errors)?;
+    env.set_item("apache.version", req.server_version)?;
+    env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
+    env.set_item("mod_wsgi.process_group", "")?;
+    env.set_item("mod_wsgi.application_group", req.application_group)?;
+    env.set_item("mod_wsgi.script_reloading", if req.script_reloading { "1" } else { "0" })?;
+    Ok(env)
+}
+
