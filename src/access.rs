@@ -28,7 +28,6 @@ pub enum Authz {
     Granted,
     Denied,
     DeniedNoUser,
-    Neutral,
     Error,
 }
 
@@ -68,26 +67,23 @@ pub fn realm_hash(req: &mut Request, user: &[u8], realm: &[u8]) -> RealmHash {
 /// the user must be in one of the named groups, by groups_for_user().
 pub fn check_groups(req: &mut Request, require_line: &[u8]) -> Authz {
     let Some(user) = req.user().map(<[u8]>::to_vec) else { return Authz::DeniedNoUser };
-    let settings = settings(req);
-    let Some(script) = settings.auth_group_script.clone() else {
+    let Some(script) = settings(req).auth_group_script else {
         req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI group authorization script not provided.", std::process::id()));
         return Authz::Error;
     };
     let Some(groups) = with_hook_request(req, &script, |hook, io| access::groups_for_user(hook, io, &user)).flatten() else {
         return Authz::Denied;
     };
-    let wanted = require_line.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty());
-    if wanted.into_iter().any(|name| groups.iter().any(|g| g == name)) {
+    // Names compare without regard to case, as in mod_wsgi.
+    if require_words(require_line).iter().any(|name| groups.iter().any(|g| g.eq_ignore_ascii_case(name))) {
         return Authz::Granted;
     }
-    if !settings.group_authoritative.unwrap_or(true) {
-        return Authz::Neutral;
-    }
     req.log_error(&format!(
-        "mod_wsgi (pid={}): Authorization of user '{}' to access '{}' failed. User is not a member of designated groups.",
+        "mod_wsgi (pid={}): Authorization of user '{}' to access '{}' failed. User is not a member of {} groups.",
         std::process::id(),
         String::from_utf8_lossy(&user),
-        String::from_utf8_lossy(req.uri())
+        String::from_utf8_lossy(req.uri()),
+        if groups.is_empty() { "any" } else { "designated" }
     ));
     Authz::Denied
 }
@@ -157,4 +153,35 @@ fn mtime(path: &str) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The group names of a Require line, each a word or a "quoted phrase".
+fn require_words(line: &[u8]) -> Vec<&[u8]> {
+    let mut words = Vec::new();
+    let mut rest = line.trim_ascii_start();
+    while !rest.is_empty() {
+        let (word, after) = match rest.strip_prefix(b"\"") {
+            Some(quoted) => match quoted.iter().position(|&b| b == b'"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, &[][..]),
+            },
+            None => {
+                let end = rest.iter().position(u8::is_ascii_whitespace).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        words.push(word);
+        rest = after.trim_ascii_start();
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn require_words_split_on_spaces_and_keep_quoted_phrases() {
+        let words = super::require_words(br#" staff  "x y" admins"#);
+        assert_eq!(words, [&b"staff"[..], b"x y", b"admins"]);
+        assert!(super::require_words(b"").is_empty());
+    }
 }

@@ -68,12 +68,23 @@ fn serve(req: &mut Request) -> Result<c_int, c_int> {
     let settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
     let mut cgi = req.cgi_variables();
     let groups = resolve_groups(req, &settings, &cgi);
+    if let Some(allowed) = &settings.restrict_process
+        && !allowed.contains(&groups.process)
+    {
+        // WSGIRestrictProcess: e.g. a %{ENV:...} group chosen from .htaccess.
+        req.log_error(&format!(
+            "Daemon process called '{}' cannot be accessed by this WSGI application as not a member of allowed groups: {filename}",
+            groups.process
+        ));
+        return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
+    }
     let daemon = choose_daemon(req, &groups.process, &filename)?;
     req.setup_body(settings.chunked_request)?;
 
     complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
-    let url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
+    let mut url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
+    crate::trusted_proxies::apply(&mut cgi, &mut url_scheme, &settings.trusted_proxy_headers, settings.trusted_proxies.as_deref());
     if let Some(group) = daemon {
         let head = RequestHead {
             environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),

@@ -10,6 +10,7 @@ pub mod daemon;
 mod handler;
 mod preload;
 mod python;
+mod trusted_proxies;
 
 use apache::ffi;
 

@@ -88,6 +88,7 @@ fn get_realm_hash_decides_digest_authentication() {
     let s = access_server();
     let digest = |user: &str| curl(&s, "/app/digest", &["--digest", "-u", user]);
     assert_eq!(digest("alice:secret"), (200, "user=alice auth=Digest\n".into()));
+    assert_eq!(digest("bob:secret").0, 200, "a bytes hash");
     assert_eq!(digest("alice:wrong").0, 401);
     assert_eq!(digest("nobody:secret").0, 401);
     s.expect_log("user `nobody' in realm `realm1' not found: /app/digest");
@@ -102,6 +103,10 @@ fn require_wsgi_group_asks_groups_for_user() {
     assert_eq!(curl(&s, "/app/groups", &["-u", "alice:secret"]).0, 200);
     assert_eq!(curl(&s, "/app/groups", &["-u", "bob:secret"]).0, 401);
     s.expect_log("Authorization of user 'bob' to access '/app/groups' failed. User is not a member of designated groups.");
+    // Names compare without regard to case.
+    assert_eq!(curl(&s, "/app/groups", &["-u", "erin:secret"]).0, 200);
+    assert_eq!(curl(&s, "/app/groups", &["-u", "dave:secret"]).0, 401);
+    s.expect_log("Authorization of user 'dave' to access '/app/groups' failed. User is not a member of any groups.");
     // Not a sequence of names: refused, and the reason logged.
     assert_eq!(curl(&s, "/app/groups", &["-u", "carol:secret"]).0, 401);
     s.expect_log("must be an iterable sequence of byte strings.");
@@ -116,6 +121,8 @@ fn access_script_allows_refuses_or_abstains() {
     assert_eq!(curl(&s, "/app/hosts?none", &[]).0, 200);
     assert_eq!(curl(&s, "/app/hosts?no", &[]).0, 403);
     s.expect_log("Client denied by server configuration: '");
+    assert_eq!(curl(&s, "/app/hosts?one", &[]).0, 403, "only True, False or None");
+    s.expect_log("must a boolean or None.");
     assert_eq!(curl(&s, "/app/hosts?raise", &[]).0, 403);
     s.expect_log("RuntimeError: marker-allow-access");
 }

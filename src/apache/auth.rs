@@ -82,7 +82,6 @@ unsafe extern "C" fn check_authorization(r: *mut ffi::request_rec, require_line:
             Authz::Granted => ffi::authz_status_AUTHZ_GRANTED,
             Authz::Denied => ffi::authz_status_AUTHZ_DENIED,
             Authz::DeniedNoUser => ffi::authz_status_AUTHZ_DENIED_NO_USER,
-            Authz::Neutral => ffi::authz_status_AUTHZ_NEUTRAL,
             Authz::Error => ffi::authz_status_AUTHZ_GENERAL_ERROR,
         }
     })

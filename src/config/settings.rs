@@ -57,6 +57,12 @@ pub struct EffectiveSettings {
     pub enable_sendfile: bool,
     pub pass_apache_request: bool,
     pub group_authoritative: bool,
+    /// WSGITrustedProxyHeaders as CGI names, in the order given.
+    pub trusted_proxy_headers: Vec<String>,
+    /// WSGITrustedProxies; None trusts every client.
+    pub trusted_proxies: Option<Vec<TrustedProxy>>,
+    /// WSGIRestrictProcess; None allows every group.
+    pub restrict_process: Option<Vec<String>>,
 }
 
 fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
@@ -128,6 +134,9 @@ impl Settings {
             enable_sendfile: s.enable_sendfile.unwrap_or(false),
             pass_apache_request: s.pass_apache_request.unwrap_or(false),
             group_authoritative: s.group_authoritative.unwrap_or(true),
+            trusted_proxy_headers: s.trusted_proxy_headers.unwrap_or_default(),
+            trusted_proxies: s.trusted_proxies,
+            restrict_process: s.restrict_process,
         }
     }
 

@@ -65,12 +65,18 @@ pub fn check_password(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8]
 pub fn realm_hash(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8], realm: &[u8]) -> UserCheck {
     let missing = format!("Target WSGI user authentication script '{}' does not provide 'Digest' auth provider.", req.script);
     call(req, io, "get_realm_hash", &missing, |py, environ| (environ, param(py, user), param(py, realm)).into_pyobject(py), |result| {
+        const NOT_A_STRING: &str = "Digest auth provider must return None or string object";
         if result.is_none() {
             Ok(UserCheck::UserNotFound)
+        } else if let Ok(hash) = result.cast::<PyBytes>() {
+            Ok(UserCheck::RealmHash(String::from_utf8_lossy(hash.as_bytes()).into_owned()))
         } else if let Ok(hash) = result.extract::<String>() {
+            if hash.chars().any(|c| u32::from(c) > 0xff) {
+                return Err(PyTypeError::new_err(format!("{NOT_A_STRING}, value containing non 'latin-1' characters found")));
+            }
             Ok(UserCheck::RealmHash(hash))
         } else {
-            Err(PyTypeError::new_err("Digest auth provider must return None or string object"))
+            Err(PyTypeError::new_err(NOT_A_STRING))
         }
     })
     .unwrap_or(UserCheck::Failed)
@@ -79,18 +85,24 @@ pub fn realm_hash(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8], re
 /// groups_for_user(): the user's groups, or None when the script failed (logged).
 pub fn groups_for_user(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8]) -> Option<Vec<Vec<u8>>> {
     let missing = format!("Target WSGI group authentication script '{}' does not provide group provider.", req.script);
-    let not_groups = format!("mod_wsgi (pid={}): Groups for user returned from '{}' must be an iterable sequence of byte strings.", std::process::id(), req.script);
+    let not_groups = format!("mod_wsgi (pid={}): Groups for user returned from '{}' must be an iterable sequence of byte strings", std::process::id(), req.script);
     call(req, io, "groups_for_user", &missing, |py, environ| (environ, param(py, user)).into_pyobject(py), |result| {
-        let groups = result.try_iter().map_err(|e| (e, not_groups.clone()))?;
+        let groups = result.try_iter().map_err(|e| (Some(e), format!("{not_groups}.")))?;
         let mut names = Vec::new();
         for group in groups {
-            let group = group.map_err(|e| (e, not_groups.clone()))?;
+            let group = group.map_err(|e| (Some(e), format!("{not_groups}.")))?;
             if let Ok(bytes) = group.cast::<PyBytes>() {
                 names.push(bytes.as_bytes().to_vec());
             } else if let Ok(name) = group.extract::<String>() {
-                names.push(name.into_bytes());
+                // Names are compared as latin-1 bytes, as httpd sees them.
+                let latin1: Option<Vec<u8>> = name.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+                let Some(latin1) = latin1 else {
+                    let err = pyo3::exceptions::PyUnicodeEncodeError::new_err(format!("'latin-1' codec can't encode group name {name:?}"));
+                    return Err((Some(err), format!("{not_groups}, value containing non 'latin-1' characters found")));
+                };
+                names.push(latin1);
             } else {
-                return Err((PyTypeError::new_err(format!("expected byte string object for group, value of type {} found", super::log_stream::type_name(&group))), not_groups.clone()));
+                return Err((None, format!("{not_groups}.")));
             }
         }
         Ok(names)
@@ -101,28 +113,33 @@ pub fn groups_for_user(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8
 /// (and refused when the script failed, which is logged).
 pub fn allow_access(req: &HookRequest<'_>, io: Box<dyn RequestIo>, host: &[u8]) -> Result<Option<bool>, ()> {
     let missing = format!("Target WSGI host access script '{}' does not provide host validator.", req.script);
+    let not_bool = format!("mod_wsgi (pid={}): Indicator of host accessibility returned from '{}' must a boolean or None.", std::process::id(), req.script);
     call(req, io, "allow_access", &missing, |py, environ| (environ, param(py, host)).into_pyobject(py), |result| {
         if result.is_none() {
             return Ok(None);
         }
-        result.is_truthy().map(Some)
+        match result.cast::<pyo3::types::PyBool>() {
+            Ok(allowed) => Ok(Some(allowed.is_true())),
+            Err(_) => Err((None, not_bool.clone())),
+        }
     })
     .ok_or(())
 }
 
-/// An error from reading the script's answer, with the line to log before it.
+/// An unusable answer from the script: the line to log, then the exception
+/// (with its traceback), each if any.
 trait Rejection {
-    fn split(self) -> (PyErr, Option<String>);
+    fn split(self) -> (Option<PyErr>, Option<String>);
 }
 
 impl Rejection for PyErr {
-    fn split(self) -> (PyErr, Option<String>) {
-        (self, None)
+    fn split(self) -> (Option<PyErr>, Option<String>) {
+        (Some(self), None)
     }
 }
 
-impl Rejection for (PyErr, String) {
-    fn split(self) -> (PyErr, Option<String>) {
+impl Rejection for (Option<PyErr>, String) {
+    fn split(self) -> (Option<PyErr>, Option<String>) {
         (self.0, Some(self.1))
     }
 }
@@ -168,7 +185,9 @@ fn call<T, E: Rejection>(
                 if let Some(line) = line {
                     context.log(Level::Error, &line);
                 }
-                log_exception(py, &context, err);
+                if let Some(err) = err {
+                    log_exception(py, &context, err);
+                }
             }),
             Err(err) => {
                 log_exception(py, &context, err);
@@ -192,7 +211,8 @@ fn environ<'py>(py: Python<'py>, req: &HookRequest<'_>, errors: &Bound<'py, LogS
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
     env.set_item("mod_wsgi.process_group", "")?;
     env.set_item("mod_wsgi.application_group", req.application_group)?;
-    env.set_item("mod_wsgi.script_reloading", if req.script_reloading { "1" } else { "0" })?;
+    // An int here, unlike the application's environ (as in mod_wsgi).
+    env.set_item("mod_wsgi.script_reloading", i32::from(req.script_reloading))?;
     Ok(env)
 }
 

@@ -2,7 +2,7 @@
 # application that reports who it was let in as. The user name picks the script's answer.
 import hashlib
 
-GROUPS = {'alice': ['staff', b'ops'], 'bob': ('visitors',), 'carol': None, 'dave': 5}
+GROUPS = {'alice': ['staff', b'ops'], 'bob': ('visitors',), 'carol': None, 'dave': [], 'erin': ['STAFF']}
 
 
 def check_password(environ, user, password):
@@ -24,7 +24,9 @@ def get_realm_hash(environ, user, realm):
     if user == 'broken':
         raise RuntimeError('marker-realm-hash')
     if user in GROUPS:
-        return hashlib.md5(('%s:%s:secret' % (user, realm)).encode()).hexdigest()
+        digest = hashlib.md5(('%s:%s:secret' % (user, realm)).encode()).hexdigest()
+        # bytes will do as well as str
+        return digest.encode() if user == 'bob' else digest
     return None
 
 
@@ -39,7 +41,7 @@ def allow_access(environ, host):
     if answer == 'raise':
         raise RuntimeError('marker-allow-access')
     environ['wsgi.errors'].write('allow_access host=%s\n' % host)
-    return {'yes': True, 'no': False, 'none': None}[answer]
+    return {'yes': True, 'no': False, 'none': None, 'one': 1}[answer]
 
 
 def application(environ, start_response):
