@@ -8,7 +8,7 @@ use std::ffi::c_int;
 use crate::apache::config::{dir_settings, server_state};
 use crate::apache::ffi;
 use crate::apache::request::Request;
-use crate::config::{GroupContext, GroupSpec, ScriptFile, Settings};
+use crate::config::{GroupSpec, ScriptFile, Settings};
 use crate::python::access::{self, HookRequest, UserCheck};
 use crate::python;
 
@@ -119,7 +119,7 @@ fn with_hook_request<R>(req: &Request, script: &ScriptFile, f: impl FnOnce(&Hook
     let application_group = application_group(req, script, &cgi);
     let hook = HookRequest {
         script: &script.path,
-        script_mtime: mtime(&script.path),
+        script_mtime: python::script_mtime(&script.path),
         script_reloading: settings(req).script_reloading.unwrap_or(true),
         application_group: &application_group,
         server_version: crate::apache::process::server_version(),
@@ -132,27 +132,7 @@ fn with_hook_request<R>(req: &Request, script: &ScriptFile, f: impl FnOnce(&Hook
 /// name); the main interpreter by default.
 fn application_group(req: &Request, script: &ScriptFile, cgi: &[(&[u8], &[u8])]) -> String {
     let spec = script.application_group.clone().unwrap_or(GroupSpec::Global);
-    let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
-    let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
-    let context = GroupContext {
-        server_hostname: &hostname,
-        port: req.server_port(),
-        request_hostname: req.hostname().map(|h| std::str::from_utf8(h).unwrap_or_default()),
-        script_name: &script_name,
-        env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
-    };
-    crate::config::expand_application_group(&spec, &context)
-}
-
-/// The script's modification time in microseconds (0 when it cannot be read:
-/// loading it then reports why).
-fn mtime(path: &str) -> i64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64)
+    crate::handler::with_group_context(req, cgi, |context| crate::config::expand_application_group(&spec, context))
 }
 
 /// The group names of a Require line, each a word or a "quoted phrase".

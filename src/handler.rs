@@ -162,6 +162,16 @@ struct Groups {
 }
 
 fn resolve_groups(req: &Request, settings: &EffectiveSettings, cgi: &[(&[u8], &[u8])]) -> Groups {
+    with_group_context(req, cgi, |context| Groups {
+        process: crate::config::expand_process_group(&settings.process_group, context),
+        application: crate::config::expand_application_group(&settings.application_group, context),
+        callable_object: crate::config::expand_callable_object(Some(&settings.callable_object), context.env),
+    })
+}
+
+/// Runs `f` with what %{SERVER}, %{RESOURCE}, %{ENV:...} and the like expand
+/// from, for a request whose CGI variables are `cgi`.
+pub fn with_group_context<R>(req: &Request, cgi: &[(&[u8], &[u8])], f: impl FnOnce(&GroupContext<'_>) -> R) -> R {
     let lookup = |name: &str| cgi.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
     let script_name = lookup("SCRIPT_NAME").unwrap_or_default();
     let hostname = String::from_utf8_lossy(req.server_hostname()).into_owned();
@@ -172,11 +182,7 @@ fn resolve_groups(req: &Request, settings: &EffectiveSettings, cgi: &[(&[u8], &[
         script_name: &script_name,
         env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
     };
-    Groups {
-        process: crate::config::expand_process_group(&settings.process_group, &context),
-        application: crate::config::expand_application_group(&settings.application_group, &context),
-        callable_object: crate::config::expand_callable_object(Some(&settings.callable_object), context.env),
-    }
+    f(&context)
 }
 
 /// The daemon group that runs the request, or None for embedded mode when

@@ -5,7 +5,7 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use support::server;
+use support::{server, sockets};
 
 #[test]
 fn limits_priority_groups_and_stack_size_apply_to_the_daemon() {
@@ -71,11 +71,7 @@ fn socket_user_owns_the_group_socket() {
              WSGIScriptAlias /r @DIR@/resources.wsgi process-group=g\n",
         )
         .start();
-    let socket = std::fs::read_dir(s.dir().join("sock"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "sock"))
-        .expect("a group socket");
+    let socket = sockets(&s.dir().join("sock")).pop().expect("a group socket");
     assert_eq!(std::fs::metadata(&socket).unwrap().uid(), 65534, "owned by nobody");
     // Apache's children (www-data) may no longer connect: 503, naming the socket.
     assert_eq!(s.get("/r").status, 503);

@@ -79,6 +79,16 @@ pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: im
     Ok(module)
 }
 
+/// A script's modification time in microseconds, as scripts are stamped
+/// with; 0 when the file cannot be read (loading it then says why).
+pub fn mtime(path: &str) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
 /// The mtime of every script this process has loaded (in any interpreter).
 static LOADED: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
 

@@ -113,11 +113,7 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
 /// Loads the script at `path` into the interpreter of `application_group`
 /// ahead of any request; failures are logged with their traceback.
 pub fn preload(path: &str, application_group: &str, process_group: &str) {
-    let mtime = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64);
+    let mtime = script::mtime(path);
     let pid = std::process::id();
     application_groups::with_group(application_group, |py| {
         let note = |what: &str| super::server_log(Level::Info, &format!("mod_wsgi (pid={pid}, process='{process_group}', application='{application_group}'): {what}"));

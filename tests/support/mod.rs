@@ -1004,3 +1004,12 @@ pub fn assert_streams(s: &Server, path: &str) {
     write_file(&s.var_dir().join("stream-go"), b"");
     assert_eq!(stream.rest(), b"second;third");
 }
+
+/// The UNIX sockets (daemon-mode group sockets) in `dir`.
+pub fn sockets(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .collect()
+}
