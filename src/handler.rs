@@ -8,9 +8,10 @@ use crate::apache::config::{dir_settings, main_server_state, server_state};
 use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
-use crate::config::{AliasPattern, EffectiveSettings, GroupContext, MapHeadToGet, ScriptAlias};
+use crate::config::{AliasPattern, EffectiveSettings, GroupContext, GroupSpec, MapHeadToGet, ScriptAlias, ScriptFile};
 use crate::daemon::protocol::RequestHead;
 use crate::daemon::{client, supervisor};
+use crate::python::access::HookRequest;
 use crate::python::{self, Outcome, RequestInfo};
 
 const HANDLER: &[u8] = b"wsgi-script";
@@ -67,7 +68,10 @@ fn serve(req: &mut Request) -> Result<c_int, c_int> {
     let state = server_state(req.server());
     let settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
     let mut cgi = req.cgi_variables();
-    let groups = resolve_groups(req, &settings, &cgi);
+    let mut groups = resolve_groups(req, &settings, &cgi);
+    if let Some(script) = &settings.dispatch_script {
+        dispatch(req, script, &settings, &cgi, &mut groups)?;
+    }
     if let Some(allowed) = &settings.restrict_process
         && !allowed.contains(&groups.process)
     {
@@ -183,6 +187,50 @@ pub fn with_group_context<R>(req: &Request, cgi: &[(&[u8], &[u8])], f: impl FnOn
         env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
     };
     f(&context)
+}
+
+/// WSGIDispatchScript: the script's process_group(), application_group()
+/// and callable_object() may override what the configuration chose; their
+/// answers expand like the directives' values.
+fn dispatch(req: &Request, script: &ScriptFile, settings: &EffectiveSettings, cgi: &[(&[u8], &[u8])], groups: &mut Groups) -> Result<(), c_int> {
+    let pid = std::process::id();
+    if server_state(req.server()).config.restrict_embedded() || !python::interpreter::is_started() {
+        req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {}", script.path));
+        return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
+    }
+    let application_group = with_group_context(req, cgi, |context| {
+        crate::config::expand_application_group(script.application_group.as_ref().unwrap_or(&GroupSpec::Global), context)
+    });
+    let hook = HookRequest {
+        cgi: cgi.to_vec(),
+        script: &script.path,
+        script_mtime: python::script_mtime(&script.path),
+        script_reloading: settings.script_reloading,
+        application_group: &application_group,
+        server_version: crate::apache::process::server_version(),
+    };
+    let answers = python::access::dispatch(&hook, Box::new(req.handle_for_wsgi())).ok_or(http(ffi::HTTP_INTERNAL_SERVER_ERROR))?;
+    let spec = |directive: &str, value: &str| match crate::config::parse_group_spec(directive, value) {
+        Ok(spec) => Ok(spec),
+        Err(e) => {
+            req.log_error(&format!("mod_wsgi (pid={pid}): {e}: '{value}' from '{}'.", script.path));
+            Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR))
+        }
+    };
+    let process = answers.process_group.as_deref().map(|v| spec("WSGIProcessGroup", v)).transpose()?;
+    let application = answers.application_group.as_deref().map(|v| spec("WSGIApplicationGroup", v)).transpose()?;
+    with_group_context(req, cgi, |context| {
+        if let Some(process) = &process {
+            groups.process = crate::config::expand_process_group(process, context);
+        }
+        if let Some(application) = &application {
+            groups.application = crate::config::expand_application_group(application, context);
+        }
+        if let Some(callable) = &answers.callable_object {
+            groups.callable_object = crate::config::expand_callable_object(Some(callable), context.env);
+        }
+    });
+    Ok(())
 }
 
 /// The daemon group that runs the request, or None for embedded mode when

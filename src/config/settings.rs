@@ -63,6 +63,7 @@ pub struct EffectiveSettings {
     pub trusted_proxies: Option<Vec<TrustedProxy>>,
     /// WSGIRestrictProcess; None allows every group.
     pub restrict_process: Option<Vec<String>>,
+    pub dispatch_script: Option<ScriptFile>,
 }
 
 fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
@@ -137,6 +138,7 @@ impl Settings {
             trusted_proxy_headers: s.trusted_proxy_headers.unwrap_or_default(),
             trusted_proxies: s.trusted_proxies,
             restrict_process: s.restrict_process,
+            dispatch_script: s.dispatch_script,
         }
     }
 

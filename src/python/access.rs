@@ -8,7 +8,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString, PyTuple};
 
 use super::context::{Current, RequestContext};
 use super::log_stream::LogStream;
@@ -154,6 +154,55 @@ fn call<T, E: Rejection>(
     args: impl for<'py> FnOnce(Python<'py>, Bound<'py, PyDict>) -> PyResult<Bound<'py, PyTuple>>,
     read: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Result<T, E>,
 ) -> Option<T> {
+    with_script(req, io, |py, context, module, environ| {
+        let Ok(callable) = module.getattr(function) else {
+            context.log(Level::Error, &format!("mod_wsgi (pid={}): {missing}", std::process::id()));
+            return None;
+        };
+        let result = args(py, environ).and_then(|args| callable.call1(args));
+        answer(py, context, result, read)
+    })
+}
+
+/// WSGIDispatchScript: what process_group(), application_group() and
+/// callable_object() of the script answer, each if defined and not None.
+#[derive(Default)]
+pub struct Dispatch {
+    pub process_group: Option<String>,
+    pub application_group: Option<String>,
+    pub callable_object: Option<String>,
+}
+
+/// Runs the dispatch script's functions; None when one failed (logged).
+pub fn dispatch(req: &HookRequest<'_>, io: Box<dyn RequestIo>) -> Option<Dispatch> {
+    with_script(req, io, |py, context, module, environ| {
+        let mut answers = Dispatch::default();
+        let functions = [
+            ("process_group", "Process group must be a byte string", &mut answers.process_group),
+            ("application_group", "Application group must be a string object", &mut answers.application_group),
+            ("callable_object", "Callable object must be a string object", &mut answers.callable_object),
+        ];
+        for (function, not_a_string, slot) in functions {
+            let Ok(callable) = module.getattr(function) else { continue };
+            let result = callable.call1((&environ,));
+            *slot = answer(py, context, result, |value| {
+                if value.is_none() {
+                    return Ok(None);
+                }
+                value.extract::<String>().map(Some).map_err(|_| PyTypeError::new_err(not_a_string))
+            })?;
+        }
+        Some(answers)
+    })
+}
+
+/// Loads the script into its interpreter and runs `body` with it and a fresh
+/// environ; load failures are logged and give None.
+fn with_script<T>(
+    req: &HookRequest<'_>,
+    io: Box<dyn RequestIo>,
+    body: impl for<'py> FnOnce(Python<'py>, &RequestContext, &Bound<'py, PyModule>, Bound<'py, PyDict>) -> Option<T>,
+) -> Option<T> {
     let context = RequestContext::new(io, req.script.to_owned());
     let _current = Current::enter(&context);
     let pid = std::process::id();
@@ -167,10 +216,6 @@ fn call<T, E: Rejection>(
                 return None;
             }
         };
-        let Ok(callable) = module.getattr(function) else {
-            context.log(Level::Error, &format!("mod_wsgi (pid={pid}): {missing}"));
-            return None;
-        };
         let errors = match Bound::new(py, LogStream::for_request(context.clone())) {
             Ok(errors) => errors,
             Err(err) => {
@@ -178,27 +223,36 @@ fn call<T, E: Rejection>(
                 return None;
             }
         };
-        let called = environ(py, req, &errors).and_then(|environ| args(py, environ)).and_then(|args| callable.call1(args));
-        let answer = match called {
-            Ok(result) => read(&result).map_err(|e| {
-                let (err, line) = e.split();
-                if let Some(line) = line {
-                    context.log(Level::Error, &line);
-                }
-                if let Some(err) = err {
-                    log_exception(py, &context, err);
-                }
-            }),
+        let answer = match environ(py, req, &errors) {
+            Ok(environ) => body(py, &context, &module, environ),
             Err(err) => {
                 log_exception(py, &context, err);
-                Err(())
+                None
             }
         };
         errors.get().flush_pending();
-        answer.ok()
+        answer
     });
     context.close();
     answer
+}
+
+/// Reads what a script function returned; failures are logged and give None.
+fn answer<'py, T, E: Rejection>(py: Python<'py>, context: &RequestContext, result: PyResult<Bound<'py, PyAny>>, read: impl FnOnce(&Bound<'py, PyAny>) -> Result<T, E>) -> Option<T> {
+    let rejection = match result {
+        Ok(value) => match read(&value) {
+            Ok(answer) => return Some(answer),
+            Err(e) => e.split(),
+        },
+        Err(err) => (Some(err), None),
+    };
+    if let (_, Some(line)) = &rejection {
+        context.log(Level::Error, line);
+    }
+    if let (Some(err), _) = rejection {
+        log_exception(py, context, err);
+    }
+    None
 }
 
 fn environ<'py>(py: Python<'py>, req: &HookRequest<'_>, errors: &Bound<'py, LogStream>) -> PyResult<Bound<'py, PyDict>> {
