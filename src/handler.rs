@@ -8,7 +8,7 @@ use crate::apache::config::{dir_settings, main_server_state, server_state};
 use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
-use crate::config::{AliasPattern, EffectiveSettings, GroupContext, GroupSpec, MapHeadToGet, ScriptAlias, ScriptFile};
+use crate::config::{AliasPattern, EffectiveSettings, GroupContext, GroupSpec, MapHeadToGet, ScriptAlias, ScriptFile, Settings};
 use crate::daemon::protocol::RequestHead;
 use crate::daemon::{client, supervisor};
 use crate::python::access::HookRequest;
@@ -51,22 +51,51 @@ fn http(status: u32) -> c_int {
 }
 
 pub fn handle(req: &mut Request) -> c_int {
-    if req.handler() != HANDLER && req.handler() != HANDLER_MIME {
-        return ffi::DECLINED;
-    }
-    match serve(req) {
+    let handler = req.handler();
+    let served = if handler == HANDLER || handler == HANDLER_MIME {
+        serve(req, None)
+    } else {
+        let name = String::from_utf8_lossy(handler).into_owned();
+        let state = server_state(req.server());
+        let directory = Settings::merge(&state.config.settings, dir_settings(req.per_dir_config()));
+        match directory.handler_script(&name) {
+            Some(script) => serve(req, Some((&name, script))),
+            None => return ffi::DECLINED,
+        }
+    };
+    match served {
         Ok(status) | Err(status) => status,
     }
 }
 
-/// Checks the script, resolves the groups, then runs the request here or in its daemon.
-fn serve(req: &mut Request) -> Result<c_int, c_int> {
-    let filename = String::from_utf8_lossy(req.filename()).into_owned();
+/// Checks the script, resolves the groups, then runs the request here or in
+/// its daemon. With `handler_script` (a WSGIHandlerScript name and its
+/// script), that script's `handle_request` serves the resource the URL names.
+fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Result<c_int, c_int> {
+    let resource = String::from_utf8_lossy(req.filename()).into_owned();
     let alias: Option<&ScriptAlias> = req.module_note();
-    check_script(req, &filename, alias.is_some())?;
+    let filename = match handler_script {
+        // The resource need not exist: the handler script decides what it means.
+        Some((_, script)) => script.path.clone(),
+        None => {
+            check_script(req, &resource, alias.is_some())?;
+            resource
+        }
+    };
 
     let state = server_state(req.server());
-    let settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
+    let mut settings = state.config.settings.effective(dir_settings(req.per_dir_config()), alias.map(|a| &a.options));
+    if let Some((_, script)) = handler_script {
+        settings.callable_object = "handle_request".into();
+        if let Some(group) = &script.process_group {
+            settings.process_group = group.clone();
+        }
+        if let Some(group) = &script.application_group {
+            settings.application_group = group.clone();
+        }
+    }
+    let (request_handler, handler_path) = handler_script.map_or(("wsgi-script", ""), |(name, script)| (name, script.path.as_str()));
+    let script_mtime = if handler_script.is_some() { python::script_mtime(&filename) } else { req.mtime() };
     let mut cgi = req.cgi_variables();
     let mut groups = resolve_groups(req, &settings, &cgi);
     if let Some(script) = &settings.dispatch_script {
@@ -96,7 +125,7 @@ fn serve(req: &mut Request) -> Result<c_int, c_int> {
             callable_object: groups.callable_object,
             application_group: groups.application,
             script_reloading: settings.script_reloading,
-            script_mtime: req.mtime(),
+            script_mtime,
             request_id: req.log_id(),
             request_start: req.request_time(),
             enable_sendfile: settings.enable_sendfile,
@@ -104,13 +133,15 @@ fn serve(req: &mut Request) -> Result<c_int, c_int> {
             listener_host,
             listener_port: req.server_port(),
             url_scheme: url_scheme.to_owned(),
+            request_handler: request_handler.to_owned(),
+            handler_script: handler_path.to_owned(),
         };
         return Ok(client::forward(req, &head, &group, settings.error_override));
     }
     let info = RequestInfo {
         cgi,
         script_filename: &filename,
-        script_mtime: req.mtime(),
+        script_mtime,
         script_reloading: settings.script_reloading,
         callable_object: &groups.callable_object,
         process_group: &groups.process,
@@ -125,6 +156,8 @@ fn serve(req: &mut Request) -> Result<c_int, c_int> {
         request_start: req.request_time(),
         enable_sendfile: settings.enable_sendfile,
         ignore_activity: settings.ignore_activity,
+        request_handler,
+        handler_script: handler_path,
     };
     let outcome = python::run(&info, Box::new(req.handle_for_wsgi()));
     Ok(match outcome {

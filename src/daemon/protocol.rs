@@ -159,6 +159,10 @@ pub struct RequestHead {
     pub listener_host: String,
     pub listener_port: u16,
     pub url_scheme: String,
+    /// The handler that took the request (`wsgi-script`, or a WSGIHandlerScript name).
+    pub request_handler: String,
+    /// A WSGIHandlerScript's script; empty for WSGI scripts themselves.
+    pub handler_script: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +199,8 @@ pub fn write_request_head(w: &mut impl Write, head: &RequestHead) -> Result<()> 
     e.str(&head.listener_host)?;
     e.u16(head.listener_port)?;
     e.str(&head.url_scheme)?;
+    e.str(&head.request_handler)?;
+    e.str(&head.handler_script)?;
     e.count(head.environ.len())?;
     for (name, value) in &head.environ {
         e.bytes(name)?;
@@ -228,6 +234,8 @@ pub fn read_request_head(r: &mut impl Read) -> Result<Option<RequestHead>> {
         listener_host: d.string("listener_host")?,
         listener_port: d.u16("listener_port")?,
         url_scheme: d.string("url_scheme")?,
+        request_handler: d.string("request_handler")?,
+        handler_script: d.string("handler_script")?,
         environ: Vec::new(),
     };
     let n = d.count("environ")?;
@@ -776,6 +784,8 @@ mod tests {
             listener_host: "ünïcode.example".into(),
             listener_port: 8443,
             url_scheme: "https".into(),
+            request_handler: "markdown".into(),
+            handler_script: "/srv/app/render.wsgi".into(),
         }
     }
 

@@ -273,5 +273,7 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> 
         request_start: head.request_start,
         enable_sendfile: head.enable_sendfile,
         ignore_activity: head.ignore_activity,
+        request_handler: &head.request_handler,
+        handler_script: &head.handler_script,
     }
 }

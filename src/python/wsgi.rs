@@ -41,6 +41,10 @@ pub struct RequestInfo<'a> {
     pub request_start: i64,
     pub enable_sendfile: bool,
     pub ignore_activity: bool,
+    /// `wsgi-script`, or the WSGIHandlerScript name that took the request.
+    pub request_handler: &'a str,
+    /// That WSGIHandlerScript's script (what `script_filename` loads); "" otherwise.
+    pub handler_script: &'a str,
 }
 
 /// Requests this process has started, for mod_wsgi.total_requests.
@@ -305,8 +309,8 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     env.set_item("mod_wsgi.process_group", info.process_group)?;
     env.set_item("mod_wsgi.application_group", info.application_group)?;
     env.set_item("mod_wsgi.callable_object", info.callable_object)?;
-    env.set_item("mod_wsgi.request_handler", "wsgi-script")?;
-    env.set_item("mod_wsgi.handler_script", "")?;
+    env.set_item("mod_wsgi.request_handler", info.request_handler)?;
+    env.set_item("mod_wsgi.handler_script", info.handler_script)?;
     env.set_item("mod_wsgi.script_reloading", if info.script_reloading { "1" } else { "0" })?;
     env.set_item("mod_wsgi.listener_host", info.listener_host)?;
     env.set_item("mod_wsgi.listener_port", info.listener_port.to_string())?;
