@@ -112,6 +112,9 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
         return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
     }
     let daemon = choose_daemon(req, &groups.process, &filename)?;
+    if let Some(group) = &daemon {
+        check_script_owner(req, &group.config, &filename)?;
+    }
     req.setup_body(settings.chunked_request)?;
 
     complete_cgi(req, &settings, &mut cgi);
@@ -220,6 +223,35 @@ pub fn with_group_context<R>(req: &Request, cgi: &[(&[u8], &[u8])], f: impl FnOn
         env: &|name: &str| lookup(name).or_else(|| std::env::var(name).ok()),
     };
     f(&context)
+}
+
+/// script-user= / script-group= of the daemon group: it runs only scripts
+/// owned by that user (or group); others get 403.
+fn check_script_owner(req: &Request, daemon: &crate::config::DaemonProcess, filename: &str) -> Result<(), c_int> {
+    use std::os::unix::fs::MetadataExt;
+    if daemon.script_user.is_none() && daemon.script_group.is_none() {
+        return Ok(());
+    }
+    let (uid, gid) = std::fs::metadata(filename).map_or((u32::MAX, u32::MAX), |m| (m.uid(), m.gid()));
+    let mismatch = if let Some(user) = &daemon.script_user {
+        (crate::config::resolve_user(user).ok() != Some(uid)).then(|| {
+            let owner = crate::config::user_name(uid).unwrap_or_else(|| uid.to_string());
+            format!("Owner of WSGI script file does not match required user for daemon process, user={owner}: {filename}")
+        })
+    } else {
+        let required = daemon.script_group.as_deref().unwrap_or_default();
+        (crate::config::resolve_group(required).ok() != Some(gid)).then(|| {
+            let owner = crate::config::group_name(gid).unwrap_or_else(|| gid.to_string());
+            format!("Group of WSGI script file does not match required group for daemon process, group={owner}: {filename}")
+        })
+    };
+    match mismatch {
+        Some(message) => {
+            req.log_error(&message);
+            Err(http(ffi::HTTP_FORBIDDEN))
+        }
+        None => Ok(()),
+    }
 }
 
 /// WSGIDispatchScript: the script's process_group(), application_group()

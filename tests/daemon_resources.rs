@@ -77,3 +77,25 @@ fn socket_user_owns_the_group_socket() {
     assert_eq!(s.get("/r").status, 503);
     s.expect_log(&format!("Unable to connect to WSGI daemon process 'g' on '{}'", socket.display()));
 }
+
+#[test]
+fn script_user_and_script_group_restrict_which_scripts_a_group_runs() {
+    // The test writes its scripts as root.
+    let s = server()
+        .app("resources.wsgi")
+        .config(
+            "WSGIDaemonProcess owned threads=1 script-user=root\n\
+             WSGIDaemonProcess other-user threads=1 script-user=nobody\n\
+             WSGIDaemonProcess other-group threads=1 script-group=nogroup\n\
+             WSGIScriptAlias /owned @DIR@/resources.wsgi process-group=owned\n\
+             WSGIScriptAlias /other-user @DIR@/resources.wsgi process-group=other-user\n\
+             WSGIScriptAlias /other-group @DIR@/resources.wsgi process-group=other-group\n",
+        )
+        .start();
+    let script = format!("{}/resources.wsgi", s.dir().display());
+    assert_eq!(s.get("/owned").status, 200);
+    assert_eq!(s.get("/other-user").status, 403);
+    s.expect_log(&format!("Owner of WSGI script file does not match required user for daemon process, user=root: {script}"));
+    assert_eq!(s.get("/other-group").status, 403);
+    s.expect_log(&format!("Group of WSGI script file does not match required group for daemon process, group=root: {script}"));
+}
