@@ -111,8 +111,8 @@ fn settings(req: &Request) -> Settings {
 /// run here (logged).
 fn with_hook_request<R>(req: &Request, script: &ScriptFile, f: impl FnOnce(&HookRequest<'_>, Box<dyn python::RequestIo>) -> R) -> Option<R> {
     let pid = std::process::id();
-    if server_state(req.server()).config.restrict_embedded() || !python::interpreter::is_started() {
-        req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {}", script.path));
+    if !python::interpreter::is_started() {
+        req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {}", script.path));
         return None;
     }
     let cgi = req.auth_variables();

@@ -259,8 +259,8 @@ fn check_script_owner(req: &Request, daemon: &crate::config::DaemonProcess, file
 /// answers expand like the directives' values.
 fn dispatch(req: &Request, script: &ScriptFile, settings: &EffectiveSettings, cgi: &[(&[u8], &[u8])], groups: &mut Groups) -> Result<(), c_int> {
     let pid = std::process::id();
-    if server_state(req.server()).config.restrict_embedded() || !python::interpreter::is_started() {
-        req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {}", script.path));
+    if !python::interpreter::is_started() {
+        req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {}", script.path));
         return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
     }
     let application_group = with_group_context(req, cgi, |context| {

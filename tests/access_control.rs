@@ -133,3 +133,26 @@ fn wsgi_provider_without_a_script_is_a_server_error() {
     assert_eq!(curl(&s, "/app/unscripted", &["-u", "alice:secret"]).0, 500);
     s.expect_log("Location of WSGI user authentication script not provided.");
 }
+
+#[test]
+fn auth_scripts_run_in_apache_children_even_when_applications_may_not() {
+    let s = server()
+        .app("access.wsgi")
+        .file("htdocs/private/index.txt", b"secret page\n")
+        .module("authn_core")
+        .module("authz_user")
+        .module("auth_basic")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIScriptAlias /app @DIR@/access.wsgi\n\
+             <Location /private>\n  AuthType Basic\n  AuthName \"realm1\"\n  AuthBasicProvider wsgi\n  \
+             WSGIAuthUserScript @DIR@/access.wsgi\n  Require valid-user\n</Location>\n\
+             <Directory @DIR@/htdocs>\n  Require all granted\n</Directory>\n",
+        )
+        .start();
+    assert_eq!(curl(&s, "/private/index.txt", &["-u", "alice:secret"]), (200, "secret page\n".into()));
+    assert_eq!(curl(&s, "/private/index.txt", &["-u", "alice:wrong"]).0, 401);
+    // The application itself is still refused in the Apache child.
+    assert_eq!(curl(&s, "/app", &[]).0, 500);
+    s.expect_log("Embedded mode of mod_wsgi disabled by runtime configuration");
+}

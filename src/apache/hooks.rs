@@ -104,7 +104,8 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
         MULTIPROCESS.store(mpm_query(ffi::AP_MPMQ_MAX_DAEMONS) > 1, Ordering::Relaxed);
 
         let config = &server_state(s).config;
-        if config.restrict_embedded() {
+        // Access, auth and dispatch scripts run here even when applications may not.
+        if config.restrict_embedded() && !crate::config::embedded_hook_scripts() {
             return;
         }
         let options = python::interpreter::Options {

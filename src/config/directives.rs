@@ -137,6 +137,21 @@ fn one<'w>(d: &Directive, words: &'w [String]) -> Result<&'w str, ConfigError> {
 }
 
 /// SCRIPT_NAME-style CGI name of a header, as C's trusted header handling uses.
+/// Set once the configuration names a script that runs in Apache's children
+/// (dispatch, access and auth scripts), which then need Python even under
+/// WSGIRestrictEmbedded On.
+static EMBEDDED_HOOK_SCRIPTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn embedded_hook_scripts() -> bool {
+    EMBEDDED_HOOK_SCRIPTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn embedded_hook_script(directive: &'static str, words: &[String]) -> Result<super::ScriptFile, ConfigError> {
+    let script = parse_hook_script(directive, words)?;
+    EMBEDDED_HOOK_SCRIPTS.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(script)
+}
+
 fn header_to_env(header: &str) -> String {
     let mut env = String::from("HTTP_");
     env.extend(header.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }));
@@ -307,10 +322,10 @@ fn apply_settings(d: &Directive, words: &[String], s: &mut Settings) -> Result<(
             let parsed = words.iter().map(|w| parse_trusted_proxy(w)).collect::<Result<Vec<_>, _>>()?;
             s.trusted_proxies.get_or_insert_with(Vec::new).extend(parsed);
         }
-        "WSGIDispatchScript" => s.dispatch_script = Some(parse_hook_script(name, words)?),
-        "WSGIAccessScript" => s.access_script = Some(parse_hook_script(name, words)?),
-        "WSGIAuthUserScript" => s.auth_user_script = Some(parse_hook_script(name, words)?),
-        "WSGIAuthGroupScript" => s.auth_group_script = Some(parse_hook_script(name, words)?),
+        "WSGIDispatchScript" => s.dispatch_script = Some(embedded_hook_script(name, words)?),
+        "WSGIAccessScript" => s.access_script = Some(embedded_hook_script(name, words)?),
+        "WSGIAuthUserScript" => s.auth_user_script = Some(embedded_hook_script(name, words)?),
+        "WSGIAuthGroupScript" => s.auth_group_script = Some(embedded_hook_script(name, words)?),
         "WSGIHandlerScript" => {
             let (name, script) = parse_handler_script(words)?;
             s.handler_scripts.retain(|(n, _)| *n != name);
