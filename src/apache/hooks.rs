@@ -11,6 +11,7 @@ use crate::python::{self, Level};
 pub fn register() {
     // SAFETY: plain hook registration from register_hooks.
     unsafe {
+        ffi::ap_hook_pre_config(Some(pre_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
         ffi::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
         ffi::ap_hook_test_config(Some(test_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
         ffi::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
@@ -36,6 +37,12 @@ fn servers(s: *mut ffi::server_rec) -> Vec<*mut ffi::server_rec> {
 fn check_configuration(s: *mut ffi::server_rec) -> Result<(), String> {
     let configs: Vec<_> = servers(s).into_iter().map(|s| &server_state(s).config).collect();
     crate::config::check(&configs).map_err(|e| e.to_string())
+}
+
+unsafe extern "C" fn pre_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t) -> c_int {
+    // Each reading of the configuration (restarts included) starts afresh.
+    guard::catch("pre_config", crate::config::forget_embedded_hook_scripts);
+    ffi::OK as c_int
 }
 
 unsafe extern "C" fn test_config(_pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {

@@ -146,6 +146,11 @@ pub fn embedded_hook_scripts() -> bool {
     EMBEDDED_HOOK_SCRIPTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Called before each reading of the configuration.
+pub fn forget_embedded_hook_scripts() {
+    EMBEDDED_HOOK_SCRIPTS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn embedded_hook_script(directive: &'static str, words: &[String]) -> Result<super::ScriptFile, ConfigError> {
     let script = parse_hook_script(directive, words)?;
     EMBEDDED_HOOK_SCRIPTS.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -22,7 +22,7 @@ pub use daemon::{
     DaemonProcess, DaemonRegistry, RegisteredGroup, DEFAULT_HEADER_BUFFER_SIZE,
     DEFAULT_RESPONSE_BUFFER_SIZE, MAX_THREADS, parse_daemon_process,
 };
-pub use directives::{Context, DIRECTIVES, Directive, Target, apply, check, check_directory, embedded_hook_scripts, lookup};
+pub use directives::{Context, DIRECTIVES, Directive, Target, apply, check, check_directory, embedded_hook_scripts, forget_embedded_hook_scripts, lookup};
 pub use error::ConfigError;
 pub use group::{
     GroupContext, GroupSpec, expand_application_group, expand_callable_object,
