@@ -99,3 +99,22 @@ fn script_user_and_script_group_restrict_which_scripts_a_group_runs() {
     assert_eq!(s.get("/other-group").status, 403);
     s.expect_log(&format!("Group of WSGI script file does not match required group for daemon process, group=root: {script}"));
 }
+
+#[test]
+fn buffer_sizes_apply_to_the_group_socket() {
+    let s = server()
+        .app("resources.wsgi")
+        .file("sock/.keep", b"")
+        .config(
+            "WSGISocketPrefix @DIR@/sock/wsgi\n\
+             WSGIDaemonProcess g threads=1 send-buffer-size=65536 receive-buffer-size=32768\n\
+             WSGIScriptAlias /r @DIR@/resources.wsgi process-group=g\n",
+        )
+        .start();
+    assert_eq!(s.get("/r").status, 200);
+    let socket = sockets(&s.dir().join("sock")).pop().expect("a group socket");
+    // `ss` shows a listening socket's kernel buffers (the kernel doubles what is asked).
+    let out = std::process::Command::new("ss").args(["-xlm", "src"]).arg(&socket).output().expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rb65536,") && text.contains("tb131072,"), "{text}");
+}

@@ -11,7 +11,7 @@ fn check(rv: libc::c_int) -> io::Result<libc::c_int> {
 
 /// Creates the group's listening socket at `path` (mode 0600 through the
 /// umask), owned by `owner` when we are root, so only Apache's children connect.
-pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>) -> io::Result<UnixListener> {
+pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>, buffers: BufferSizes) -> io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
     // SAFETY: umask only changes this process's file-creation mask; restored below.
     let old = unsafe { libc::umask(0o077) };
@@ -25,12 +25,33 @@ pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>) -> io::R
     // Workers of every process of the group wait for connections together;
     // the ones that lose the race must not block in accept().
     set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&listener))?;
+    set_buffer_sizes(std::os::fd::AsRawFd::as_raw_fd(&listener), buffers)?;
     if let Some((uid, gid)) = owner {
         let c = CString::new(path).map_err(io::Error::other)?;
         // SAFETY: chown of the path we just created.
         check(unsafe { libc::chown(c.as_ptr(), uid, gid) })?;
     }
     Ok(listener)
+}
+
+/// send-buffer-size= and receive-buffer-size= (0 leaves the system's default).
+#[derive(Clone, Copy, Default)]
+pub struct BufferSizes {
+    pub send: u32,
+    pub receive: u32,
+}
+
+/// Sets a socket's kernel buffer sizes, where given.
+pub fn set_buffer_sizes(fd: i32, sizes: BufferSizes) -> io::Result<()> {
+    for (option, size) in [(libc::SO_SNDBUF, sizes.send), (libc::SO_RCVBUF, sizes.receive)] {
+        if size == 0 {
+            continue;
+        }
+        let value = size as libc::c_int;
+        // SAFETY: setsockopt reads one c_int, whose size we pass.
+        check(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) })?;
+    }
+    Ok(())
 }
 
 /// The process's (uid, gid).

@@ -139,7 +139,12 @@ fn accept(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>) -> Optio
     // Watch for the next connection only now: one accept() per readiness.
     let _ = waiting.epoll.rearm(os::raw_fd(listener), LISTENER);
     match accepted {
-        Ok((stream, _)) => Connection::new(stream, stopping.clone()).map(|c| Arc::new(Mutex::new(c))),
+        Ok((stream, _)) => {
+            // Accepted sockets do not inherit the group socket's buffer sizes.
+            let buffers = os::BufferSizes { send: group.config.send_buffer_size, receive: group.config.receive_buffer_size };
+            let _ = os::set_buffer_sizes(os::raw_fd(&stream), buffers);
+            Connection::new(stream, stopping.clone()).map(|c| Arc::new(Mutex::new(c)))
+        }
         // Another worker or process of the group took it.
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
         Err(e) => {

@@ -80,7 +80,8 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             let owner = os::is_root().then_some((socket_uid.unwrap_or(apache_uid), apache_gid));
             // A group whose socket cannot be made is logged and left out, as
             // mod_wsgi does: the server runs, and the group's requests get 503.
-            let listener = os::listen_unix(&socket, config.listen_backlog, owner)
+            let buffers = os::BufferSizes { send: config.send_buffer_size, receive: config.receive_buffer_size };
+            let listener = os::listen_unix(&socket, config.listen_backlog, owner, buffers)
                 .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't bind unix domain socket '{socket}': {e}.", std::process::id())))
                 .ok();
             let started = listener.is_some();
