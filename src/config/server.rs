@@ -120,6 +120,14 @@ impl ServerConfig {
     pub fn python_optimize(&self) -> i32 {
         self.python_optimize.unwrap_or(0)
     }
+
+    /// WSGIPythonHashSeed as a fixed seed; None for random (Python's default).
+    pub fn fixed_hash_seed(&self) -> Option<u32> {
+        match self.python_hash_seed {
+            Some(HashSeed::Fixed(seed)) => Some(seed),
+            Some(HashSeed::Random) | None => None,
+        }
+    }
 }
 
 #[cfg(test)]

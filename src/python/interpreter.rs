@@ -28,6 +28,14 @@ pub struct Options {
     pub path: Vec<String>,
     /// WSGIPythonOptimize.
     pub optimize: i32,
+    /// WSGIPythonHashSeed with a number (0 turns hash randomisation off).
+    pub hash_seed: Option<u32>,
+    /// WSGIPythonWarnings: -W options, in order.
+    pub warnings: Vec<String>,
+    /// WSGIDontWriteBytecode On.
+    pub dont_write_bytecode: bool,
+    /// WSGIPythonEggs / python-eggs=: PYTHON_EGG_CACHE.
+    pub eggs: Option<String>,
     pub restrict_stdout: bool,
     pub restrict_stdin: bool,
     /// WSGIRestrictSignal: `signal.signal()` is intercepted.
@@ -66,6 +74,11 @@ pub fn start(options: &Options) -> Result<(), String> {
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
         config.optimization_level = options.optimize;
+        if let Some(seed) = options.hash_seed {
+            config.use_hash_seed = 1;
+            config.hash_seed = seed.into();
+        }
+        config.write_bytecode = i32::from(!options.dont_write_bytecode);
         let (program, home) = locate(options.home.as_deref());
         let program = CString::new(program).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
         let argv0 = c"mod_wsgi";
@@ -79,6 +92,13 @@ pub fn start(options: &Options) -> Result<(), String> {
         {
             let home = CString::new(home).map_err(|_| "WSGIPythonHome contains a NUL byte")?;
             status = ffi::PyConfig_SetBytesString(config, &mut config.home, home.as_ptr());
+        }
+        for option in &options.warnings {
+            if ffi::PyStatus_Exception(status) != 0 {
+                break;
+            }
+            let wide: Vec<libc::wchar_t> = option.chars().map(|c| c as libc::wchar_t).chain(std::iter::once(0)).collect();
+            status = ffi::PyWideStringList_Append(&mut config.warnoptions, wide.as_ptr());
         }
         if ffi::PyStatus_Exception(status) == 0 {
             status = ffi::Py_InitializeFromConfig(config);
@@ -95,7 +115,14 @@ pub fn start(options: &Options) -> Result<(), String> {
     }
     STARTED.store(true, Ordering::Release);
     let _ = OPTIONS.set(options.clone());
-    let setup = Python::attach(|py| configure_interpreter(py, ""));
+    let setup = Python::attach(|py| {
+        if let Some(eggs) = &options.eggs {
+            // Through os.environ, so the process environment and every interpreter made later see it.
+            let set = py.import("os").and_then(|os| os.getattr("environ")).and_then(|env| env.set_item("PYTHON_EGG_CACHE", eggs));
+            set.map_err(|e| describe(py, &e))?;
+        }
+        configure_interpreter(py, "")
+    });
     // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
     MAIN_THREAD_STATE.store(unsafe { ffi::PyEval_SaveThread() }, Ordering::Release);
     setup

@@ -323,7 +323,12 @@ impl ServerBuilder {
             self.write_config(dir.path(), port);
             let _ = fs::remove_file(dir.path().join("error.log"));
             let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-            let child = Command::new(APACHE)
+            let mut command = Command::new(APACHE);
+            // As under systemd: no PYTHON* settings of the shell running the tests.
+            for (name, _) in std::env::vars_os().filter(|(n, _)| n.to_string_lossy().starts_with("PYTHON")) {
+                command.env_remove(name);
+            }
+            let child = command
                 .arg("-f")
                 .arg(dir.path().join("httpd.conf"))
                 .arg("-DFOREGROUND")

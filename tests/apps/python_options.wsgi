@@ -1,0 +1,16 @@
+# Reports the interpreter settings that WSGIPython* directives control.
+import os
+import sys
+
+
+def application(environ, start_response):
+    report = {
+        'hash_randomization': sys.flags.hash_randomization,
+        'hash': hash('mod_wsgi'),
+        'dont_write_bytecode': sys.dont_write_bytecode,
+        'warnoptions': sys.warnoptions,
+        'egg_cache': os.environ.get('PYTHON_EGG_CACHE'),
+    }
+    body = ''.join('%s=%s\n' % (k, ascii(v)) for k, v in report.items())
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
