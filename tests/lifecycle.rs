@@ -53,6 +53,22 @@ fn stop_finalises_python_and_leaves_no_process() {
 }
 
 #[test]
+fn destroy_interpreter_off_leaves_python_unfinalised_at_stop() {
+    let mut s = server()
+        .app("lifecycle.wsgi")
+        .config(
+            "WSGIDestroyInterpreter Off
+             WSGIScriptAlias /life @DIR@/lifecycle.wsgi application-group=%{GLOBAL}
+",
+        )
+        .start();
+    let pid = pid_of(&s.get("/life").text());
+    s.terminate(Duration::from_secs(10));
+    let log = s.error_log();
+    assert!(!log.contains(&format!("marker-atexit pid={pid}")), "atexit ran:\n{log}");
+}
+
+#[test]
 fn stop_ends_sub_interpreters_and_runs_their_atexit_handlers() {
     // The default application group (%{RESOURCE}) is a sub-interpreter.
     let mut s = server()

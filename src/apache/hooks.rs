@@ -134,7 +134,10 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
         log::server(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
         match python::interpreter::start(&options) {
             Ok(()) => {
-                pool::on_destroy(p, python::interpreter::stop);
+                // WSGIDestroyInterpreter Off: the child exits without finalising Python.
+                if config.destroy_interpreter() {
+                    pool::on_destroy(p, python::interpreter::stop);
+                }
                 let configs: Vec<_> = servers(s).into_iter().map(|s| &server_state(s).config).collect();
                 crate::preload::run(&configs, "");
             }

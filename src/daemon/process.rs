@@ -62,7 +62,9 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     );
     crate::preload::run(&group.configs, &config.name);
     let code = server::serve(group);
-    python::interpreter::stop();
+    if group.server.destroy_interpreter() {
+        python::interpreter::stop();
+    }
     code
 }
 
