@@ -2,7 +2,7 @@
 //! that says how to fix it.
 
 use std::fs;
-use std::net::TcpListener;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 pub const APACHE: &str = "/usr/sbin/apache2";
@@ -25,10 +25,17 @@ fn httpd_at(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Nothing listens on host:port yet (checked by binding it).
+/// Nothing listens on host:port yet. Checked by binding a socket without
+/// listening on it: a listening check socket would briefly accept
+/// connections (a client arriving then would be reset when it closes).
 pub fn port_free(host: &str, port: u16) -> Result<(), String> {
-    match TcpListener::bind((host, port)) {
-        Ok(_) => Ok(()),
+    let addr = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("cannot resolve host {host}: choose another --host"))?;
+    match bind_only(addr) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             Err(format!("port {port} is in use: choose another with --port"))
         }
@@ -36,6 +43,57 @@ pub fn port_free(host: &str, port: u16) -> Result<(), String> {
             "cannot listen on {host}:{port} ({e}): choose another --host or --port"
         )),
     }
+}
+
+/// Binds a TCP socket to `addr` (with SO_REUSEADDR, as Apache binds) and closes it.
+fn bind_only(addr: SocketAddr) -> std::io::Result<()> {
+    let (family, storage, len) = sockaddr(addr);
+    // SAFETY: socket(2) returns a new descriptor (or -1) that we then own.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is the descriptor just made; it is closed when `_owned` drops.
+    let _owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int; bind reads `len` bytes of `storage`.
+    let rv = unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+        libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len)
+    };
+    if rv < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data, valid when zeroed.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is large enough and aligned for any sockaddr.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    (family, storage, len as libc::socklen_t)
 }
 
 /// The WSGI script exists.
