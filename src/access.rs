@@ -1,7 +1,8 @@
 //! WSGIAccessScript, WSGIAuthUserScript and WSGIAuthGroupScript for one
 //! request: find the script the request's directory names, run it embedded
 //! (these scripts never go to a daemon), and turn its answer into what
-//! httpd's access, authentication and authorisation phases expect.
+//! httpd's access, authentication and authorisation phases expect. The
+//! handler's WSGIDispatchScript runs through the same `run_hook_script`.
 
 use std::ffi::c_int;
 
@@ -9,7 +10,7 @@ use crate::apache::config::{dir_settings, server_state};
 use crate::apache::ffi;
 use crate::apache::request::Request;
 use crate::config::{GroupSpec, ScriptFile, Settings};
-use crate::python::access::{self, HookRequest, UserCheck};
+use crate::python::access::{self, HookRequest, HostAccess, UserCheck};
 use crate::python;
 
 pub enum Authn {
@@ -33,11 +34,8 @@ pub enum Authz {
 
 /// The Basic authentication provider "wsgi": check_password().
 pub fn check_password(req: &mut Request, user: &[u8], password: &[u8]) -> Authn {
-    let Some(script) = settings(req).auth_user_script else {
-        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI user authentication script not provided.", std::process::id()));
-        return Authn::Error;
-    };
-    let answer = with_hook_request(req, &script, |hook, io| access::check_password(hook, io, user, password));
+    let Some(script) = user_script(req) else { return Authn::Error };
+    let answer = with_hook_request(req, script, |hook, io| access::check_password(hook, io, user, password));
     match answer {
         Some(UserCheck::Granted) => Authn::Granted,
         Some(UserCheck::GrantedAs(name)) => {
@@ -52,11 +50,8 @@ pub fn check_password(req: &mut Request, user: &[u8], password: &[u8]) -> Authn 
 
 /// The Digest authentication provider "wsgi": get_realm_hash().
 pub fn realm_hash(req: &mut Request, user: &[u8], realm: &[u8]) -> RealmHash {
-    let Some(script) = settings(req).auth_user_script else {
-        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI user authentication script not provided.", std::process::id()));
-        return RealmHash::Result(Authn::Error);
-    };
-    match with_hook_request(req, &script, |hook, io| access::realm_hash(hook, io, user, realm)) {
+    let Some(script) = user_script(req) else { return RealmHash::Result(Authn::Error) };
+    match with_hook_request(req, script, |hook, io| access::realm_hash(hook, io, user, realm)) {
         Some(UserCheck::RealmHash(hash)) => RealmHash::Found(hash),
         Some(UserCheck::UserNotFound) => RealmHash::Result(Authn::UserNotFound),
         _ => RealmHash::Result(Authn::Error),
@@ -67,11 +62,11 @@ pub fn realm_hash(req: &mut Request, user: &[u8], realm: &[u8]) -> RealmHash {
 /// the user must be in one of the named groups, by groups_for_user().
 pub fn check_groups(req: &mut Request, require_line: &[u8]) -> Authz {
     let Some(user) = req.user().map(<[u8]>::to_vec) else { return Authz::DeniedNoUser };
-    let Some(script) = settings(req).auth_group_script else {
+    let Some(script) = configured(req, |s| &s.auth_group_script) else {
         req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI group authorization script not provided.", std::process::id()));
         return Authz::Error;
     };
-    let Some(groups) = with_hook_request(req, &script, |hook, io| access::groups_for_user(hook, io, &user)).flatten() else {
+    let Some(groups) = with_hook_request(req, script, |hook, io| access::groups_for_user(hook, io, &user)).flatten() else {
         return Authz::Denied;
     };
     // Names compare without regard to case, as in mod_wsgi.
@@ -90,49 +85,69 @@ pub fn check_groups(req: &mut Request, require_line: &[u8]) -> Authz {
 
 /// The access checker: allow_access() of WSGIAccessScript, if one applies.
 pub fn allow_access(req: &mut Request) -> c_int {
-    let Some(script) = settings(req).access_script else { return ffi::DECLINED };
+    // Runs for every request httpd serves: look the script up without merging settings.
+    let Some(script) = configured(req, |s| &s.access_script) else { return ffi::DECLINED };
     let host = req.client_ip().to_vec();
-    match with_hook_request(req, &script, |hook, io| access::allow_access(hook, io, &host)) {
-        Some(Ok(None)) => ffi::DECLINED,
-        Some(Ok(Some(true))) => ffi::OK as c_int,
-        _ => {
+    match with_hook_request(req, script, |hook, io| access::allow_access(hook, io, &host)) {
+        Some(HostAccess::Abstain) => ffi::DECLINED,
+        Some(HostAccess::Allow) => ffi::OK as c_int,
+        Some(HostAccess::Deny) | None => {
             req.log_error(&format!("mod_wsgi (pid={}): Client denied by server configuration: '{}'.", std::process::id(), script.path));
             ffi::HTTP_FORBIDDEN as c_int
         }
     }
 }
 
-/// The server's settings with the request's directory settings over them.
-fn settings(req: &Request) -> Settings {
-    Settings::merge(&server_state(req.server()).config.settings, dir_settings(req.per_dir_config()))
+/// A setting as the request's directory sees it: the directory's own value,
+/// else the server's (what `Settings::merge` picks, without building the
+/// merged settings).
+fn configured<T>(req: &Request, field: fn(&Settings) -> &Option<T>) -> Option<&'static T> {
+    let directory: &'static Settings = dir_settings(req.per_dir_config());
+    let server: &'static Settings = &server_state(req.server()).config.settings;
+    field(directory).as_ref().or_else(|| field(server).as_ref())
 }
 
-/// Runs `f` with the request as `script` sees it; None when Python cannot
-/// run here (logged).
+/// WSGIAuthUserScript, or None having logged that it is missing.
+fn user_script(req: &Request) -> Option<&'static ScriptFile> {
+    let script = configured(req, |s| &s.auth_user_script);
+    if script.is_none() {
+        req.log_error(&format!("mod_wsgi (pid={}): Location of WSGI user authentication script not provided.", std::process::id()));
+    }
+    script
+}
+
+/// Runs `f` with the request as an access or auth script sees it.
 fn with_hook_request<R>(req: &Request, script: &ScriptFile, f: impl FnOnce(&HookRequest<'_>, Box<dyn python::RequestIo>) -> R) -> Option<R> {
-    let pid = std::process::id();
+    let reloading = configured(req, |s| &s.script_reloading).copied().unwrap_or(true);
+    run_hook_script(req, script, req.auth_variables(), reloading, f)
+}
+
+/// Runs `f` with `script` (an access, auth or dispatch script) placed in its
+/// interpreter: application-group= (%{GLOBAL}, %{SERVER}, %{HOST} or a
+/// name), the main interpreter by default. None when Python cannot run
+/// here (logged).
+pub fn run_hook_script<'r, R>(
+    req: &Request,
+    script: &ScriptFile,
+    cgi: Vec<(&'r [u8], &'r [u8])>,
+    script_reloading: bool,
+    f: impl FnOnce(&HookRequest<'_>, Box<dyn python::RequestIo>) -> R,
+) -> Option<R> {
     if !python::interpreter::is_started() {
-        req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {}", script.path));
+        req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {}", std::process::id(), script.path));
         return None;
     }
-    let cgi = req.auth_variables();
-    let application_group = application_group(req, script, &cgi);
+    let spec = script.application_group.as_ref().unwrap_or(&GroupSpec::Global);
+    let application_group = crate::handler::with_group_context(req, &cgi, |context| crate::config::expand_application_group(spec, context));
     let hook = HookRequest {
         script: &script.path,
         script_mtime: python::script_mtime(&script.path),
-        script_reloading: settings(req).script_reloading.unwrap_or(true),
+        script_reloading,
         application_group: &application_group,
         server_version: crate::apache::process::server_version(),
         cgi,
     };
     Some(f(&hook, Box::new(req.handle_for_wsgi())))
-}
-
-/// application-group= of the script (%{GLOBAL}, %{SERVER}, %{HOST} or a
-/// name); the main interpreter by default.
-fn application_group(req: &Request, script: &ScriptFile, cgi: &[(&[u8], &[u8])]) -> String {
-    let spec = script.application_group.clone().unwrap_or(GroupSpec::Global);
-    crate::handler::with_group_context(req, cgi, |context| crate::config::expand_application_group(&spec, context))
 }
 
 /// The group names of a Require line, each a word or a "quoted phrase".

@@ -8,10 +8,9 @@ use crate::apache::config::{dir_settings, main_server_state, server_state};
 use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
-use crate::config::{AliasPattern, EffectiveSettings, GroupContext, GroupSpec, MapHeadToGet, ScriptAlias, ScriptFile, Settings};
+use crate::config::{AliasPattern, EffectiveSettings, GroupContext, MapHeadToGet, ScriptAlias, ScriptFile};
 use crate::daemon::protocol::RequestHead;
 use crate::daemon::{client, supervisor};
-use crate::python::access::HookRequest;
 use crate::python::{self, Outcome, RequestInfo};
 
 const HANDLER: &[u8] = b"wsgi-script";
@@ -55,13 +54,16 @@ pub fn handle(req: &mut Request) -> c_int {
     let served = if handler == HANDLER || handler == HANDLER_MIME {
         serve(req, None)
     } else {
-        let name = String::from_utf8_lossy(handler).into_owned();
-        let state = server_state(req.server());
-        let directory = Settings::merge(&state.config.settings, dir_settings(req.per_dir_config()));
-        match directory.handler_script(&name) {
-            Some(script) => serve(req, Some((&name, script))),
-            None => return ffi::DECLINED,
-        }
+        // Every request httpd serves passes here: look the handler up in the
+        // directory's scripts, then the server's (the order Settings::merge
+        // gives them), without building merged settings.
+        let Ok(name) = std::str::from_utf8(handler) else { return ffi::DECLINED };
+        let server = &server_state(req.server()).config.settings;
+        let script = dir_settings(req.per_dir_config()).handler_script(name).or_else(|| server.handler_script(name));
+        let Some(script) = script else { return ffi::DECLINED };
+        // The name outlives the borrow of `req` it came from.
+        let name = name.to_owned();
+        serve(req, Some((&name, script)))
     };
     match served {
         Ok(status) | Err(status) => status,
@@ -259,22 +261,9 @@ fn check_script_owner(req: &Request, daemon: &crate::config::DaemonProcess, file
 /// answers expand like the directives' values.
 fn dispatch(req: &Request, script: &ScriptFile, settings: &EffectiveSettings, cgi: &[(&[u8], &[u8])], groups: &mut Groups) -> Result<(), c_int> {
     let pid = std::process::id();
-    if !python::interpreter::is_started() {
-        req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {}", script.path));
-        return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
-    }
-    let application_group = with_group_context(req, cgi, |context| {
-        crate::config::expand_application_group(script.application_group.as_ref().unwrap_or(&GroupSpec::Global), context)
-    });
-    let hook = HookRequest {
-        cgi: cgi.to_vec(),
-        script: &script.path,
-        script_mtime: python::script_mtime(&script.path),
-        script_reloading: settings.script_reloading,
-        application_group: &application_group,
-        server_version: crate::apache::process::server_version(),
-    };
-    let answers = python::access::dispatch(&hook, Box::new(req.handle_for_wsgi())).ok_or(http(ffi::HTTP_INTERNAL_SERVER_ERROR))?;
+    let answers = crate::access::run_hook_script(req, script, cgi.to_vec(), settings.script_reloading, python::access::dispatch)
+        .flatten()
+        .ok_or(http(ffi::HTTP_INTERNAL_SERVER_ERROR))?;
     let spec = |directive: &str, value: &str| match crate::config::parse_group_spec(directive, value) {
         Ok(spec) => Ok(spec),
         Err(e) => {

@@ -109,21 +109,29 @@ pub fn groups_for_user(req: &HookRequest<'_>, io: Box<dyn RequestIo>, user: &[u8
     })
 }
 
-/// allow_access(): Some(true) allowed, Some(false) refused, None no opinion
-/// (and refused when the script failed, which is logged).
-pub fn allow_access(req: &HookRequest<'_>, io: Box<dyn RequestIo>, host: &[u8]) -> Result<Option<bool>, ()> {
+/// What allow_access() said of the client.
+pub enum HostAccess {
+    Allow,
+    /// Refused, or the script failed (logged).
+    Deny,
+    /// None: other modules decide.
+    Abstain,
+}
+
+pub fn allow_access(req: &HookRequest<'_>, io: Box<dyn RequestIo>, host: &[u8]) -> HostAccess {
     let missing = format!("Target WSGI host access script '{}' does not provide host validator.", req.script);
     let not_bool = format!("mod_wsgi (pid={}): Indicator of host accessibility returned from '{}' must a boolean or None.", std::process::id(), req.script);
     call(req, io, "allow_access", &missing, |py, environ| (environ, param(py, host)).into_pyobject(py), |result| {
         if result.is_none() {
-            return Ok(None);
+            return Ok(HostAccess::Abstain);
         }
         match result.cast::<pyo3::types::PyBool>() {
-            Ok(allowed) => Ok(Some(allowed.is_true())),
+            Ok(allowed) if allowed.is_true() => Ok(HostAccess::Allow),
+            Ok(_) => Ok(HostAccess::Deny),
             Err(_) => Err((None, not_bool.clone())),
         }
     })
-    .ok_or(())
+    .unwrap_or(HostAccess::Deny)
 }
 
 /// An unusable answer from the script: the line to log, then the exception
