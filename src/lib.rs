@@ -8,6 +8,7 @@ mod apache;
 pub mod config;
 pub mod daemon;
 mod handler;
+mod interpreter_options;
 mod preload;
 mod python;
 mod trusted_proxies;

@@ -5,7 +5,8 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use support::{server, sockets};
+use std::path::PathBuf;
+use support::{Server, server, sockets};
 
 #[test]
 fn limits_priority_groups_and_stack_size_apply_to_the_daemon() {
@@ -60,18 +61,24 @@ fn cpu_time_limit_lets_the_request_finish_then_replaces_the_process() {
     assert_ne!(next["pid"], first["pid"], "served by a fresh process");
 }
 
-#[test]
-fn socket_user_owns_the_group_socket() {
+/// A server whose daemon group `g` (mounted at /r) has `options`, and its socket.
+fn group_socket_server(options: &str) -> (Server, PathBuf) {
     let s = server()
         .app("resources.wsgi")
         .file("sock/.keep", b"")
-        .config(
+        .config(&format!(
             "WSGISocketPrefix @DIR@/sock/wsgi\n\
-             WSGIDaemonProcess g threads=2 socket-user=nobody\n\
-             WSGIScriptAlias /r @DIR@/resources.wsgi process-group=g\n",
-        )
+             WSGIDaemonProcess g threads=1 {options}\n\
+             WSGIScriptAlias /r @DIR@/resources.wsgi process-group=g\n"
+        ))
         .start();
     let socket = sockets(&s.dir().join("sock")).pop().expect("a group socket");
+    (s, socket)
+}
+
+#[test]
+fn socket_user_owns_the_group_socket() {
+    let (s, socket) = group_socket_server("socket-user=nobody");
     assert_eq!(std::fs::metadata(&socket).unwrap().uid(), 65534, "owned by nobody");
     // Apache's children (www-data) may no longer connect: 503, naming the socket.
     assert_eq!(s.get("/r").status, 503);
@@ -102,17 +109,8 @@ fn script_user_and_script_group_restrict_which_scripts_a_group_runs() {
 
 #[test]
 fn buffer_sizes_apply_to_the_group_socket() {
-    let s = server()
-        .app("resources.wsgi")
-        .file("sock/.keep", b"")
-        .config(
-            "WSGISocketPrefix @DIR@/sock/wsgi\n\
-             WSGIDaemonProcess g threads=1 send-buffer-size=65536 receive-buffer-size=32768\n\
-             WSGIScriptAlias /r @DIR@/resources.wsgi process-group=g\n",
-        )
-        .start();
+    let (s, socket) = group_socket_server("send-buffer-size=65536 receive-buffer-size=32768");
     assert_eq!(s.get("/r").status, 200);
-    let socket = sockets(&s.dir().join("sock")).pop().expect("a group socket");
     // `ss` shows a listening socket's kernel buffers (the kernel doubles what is asked).
     let out = std::process::Command::new("ss").args(["-xlm", "src"]).arg(&socket).output().expect("ss (iproute2) runs");
     let text = String::from_utf8_lossy(&out.stdout);

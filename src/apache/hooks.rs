@@ -116,20 +116,9 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
             return;
         }
         let options = python::interpreter::Options {
-            home: config.python_home.clone(),
-            path: config.python_path.clone(),
-            optimize: config.python_optimize(),
-            hash_seed: config.fixed_hash_seed(),
-            warnings: config.python_warnings.clone(),
-            dont_write_bytecode: config.dont_write_bytecode.unwrap_or(false),
-            eggs: config.python_eggs.clone(),
-            restrict_stdout: config.restrict_stdout(),
-            restrict_stdin: config.restrict_stdin(),
-            restrict_signal: config.restrict_signal(),
-            home_on_path: None,
-            process_group: String::new(),
             maximum_processes: mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1) as u32,
             threads_per_process: mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) as u32,
+            ..crate::interpreter_options::for_server(config)
         };
         log::server(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
         match python::interpreter::start(&options) {

@@ -29,21 +29,17 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         return 1;
     }
     python::set_server_log(log::server);
+    let server = crate::interpreter_options::for_server(group.server);
     let options = python::interpreter::Options {
-        home: config.python_home.clone().or_else(|| group.server.python_home.clone()),
+        home: config.python_home.clone().or(server.home.clone()),
+        // python-path= only: WSGIPythonPath is for Apache's children.
         path: config.python_path.clone(),
-        optimize: group.server.python_optimize(),
-        hash_seed: group.server.fixed_hash_seed(),
-        warnings: group.server.python_warnings.clone(),
-        dont_write_bytecode: group.server.dont_write_bytecode.unwrap_or(false),
-        eggs: config.python_eggs.clone().or_else(|| group.server.python_eggs.clone()),
-        restrict_stdout: group.server.restrict_stdout(),
-        restrict_stdin: group.server.restrict_stdin(),
-        restrict_signal: group.server.restrict_signal(),
+        eggs: config.python_eggs.clone().or(server.eggs.clone()),
         home_on_path: config.home.clone(),
         process_group: config.name.clone(),
         maximum_processes: config.processes.max(1),
         threads_per_process: config.threads.max(1),
+        ..server
     };
     if let Err(msg) = python::interpreter::start(&options) {
         log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));

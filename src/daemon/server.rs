@@ -141,8 +141,7 @@ fn accept(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>) -> Optio
     match accepted {
         Ok((stream, _)) => {
             // Accepted sockets do not inherit the group socket's buffer sizes.
-            let buffers = os::BufferSizes { send: group.config.send_buffer_size, receive: group.config.receive_buffer_size };
-            let _ = os::set_buffer_sizes(os::raw_fd(&stream), buffers);
+            let _ = os::set_buffer_sizes(os::raw_fd(&stream), super::supervisor::buffer_sizes(&group.config));
             Connection::new(stream, stopping.clone()).map(|c| Arc::new(Mutex::new(c)))
         }
         // Another worker or process of the group took it.

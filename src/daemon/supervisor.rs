@@ -60,6 +60,11 @@ fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i
     format!("{prefix}.{}.{generation}.{id}.sock", std::process::id())
 }
 
+/// send-buffer-size= and receive-buffer-size= of a group, for its sockets.
+pub fn buffer_sizes(config: &DaemonProcess) -> os::BufferSizes {
+    os::BufferSizes { send: config.send_buffer_size, receive: config.receive_buffer_size }
+}
+
 /// Starts every group of the configuration (parent, after configuration).
 pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_config: &'static ServerConfig, configs: &[&'static ServerConfig]) -> Result<(), String> {
     STOPPING.store(false, Ordering::Release);
@@ -80,8 +85,7 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             let owner = os::is_root().then_some((socket_uid.unwrap_or(apache_uid), apache_gid));
             // A group whose socket cannot be made is logged and left out, as
             // mod_wsgi does: the server runs, and the group's requests get 503.
-            let buffers = os::BufferSizes { send: config.send_buffer_size, receive: config.receive_buffer_size };
-            let listener = os::listen_unix(&socket, config.listen_backlog, owner, buffers)
+            let listener = os::listen_unix(&socket, config.listen_backlog, owner, buffer_sizes(config))
                 .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't bind unix domain socket '{socket}': {e}.", std::process::id())))
                 .ok();
             let started = listener.is_some();
