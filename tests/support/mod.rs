@@ -322,6 +322,7 @@ impl ServerBuilder {
             let port = free_port();
             self.write_config(dir.path(), port);
             let _ = fs::remove_file(dir.path().join("error.log"));
+            let _ = fs::remove_file(dir.path().join("httpd.pid"));
             let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
             let mut command = Command::new(APACHE);
             // As under systemd: no PYTHON* settings of the shell running the tests.
@@ -450,7 +451,10 @@ impl Server {
                     self.startup_output()
                 ));
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // The port accepts from the first configuration pass on; the pid
+            // file appears only once the final pass (which makes the daemon
+            // sockets) is done and the MPM runs.
+            if self.pid_file_written() && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -461,6 +465,11 @@ impl Server {
             }
             sleep(Duration::from_millis(30));
         }
+    }
+
+    fn pid_file_written(&self) -> bool {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        fs::read_to_string(self.dir.path().join("httpd.pid")).is_ok_and(|text| text.trim() == pid)
     }
 
     fn startup_output(&self) -> String {
