@@ -163,6 +163,7 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
         ignore_activity: settings.ignore_activity,
         request_handler,
         handler_script: handler_path,
+        apache_request: settings.pass_apache_request.then(|| req.as_ptr() as usize),
     };
     let outcome = python::run(&info, Box::new(req.handle_for_wsgi()));
     Ok(match outcome {

@@ -17,6 +17,10 @@ pub fn for_server(config: &ServerConfig) -> Options {
         restrict_stdout: config.restrict_stdout(),
         restrict_stdin: config.restrict_stdin(),
         restrict_signal: config.restrict_signal(),
+        // mod_wsgi 4.9 folds the path when WSGICaseSensitivity is On (its
+        // default on Linux) and hashes it as given when Off; matching that
+        // keeps script module names, and what pickles refer to, the same.
+        fold_script_paths: config.case_sensitivity(),
         ..Options::default()
     }
 }

@@ -1,5 +1,5 @@
 //! The WSGI environ in embedded mode: CGI variables, wsgi.* and mod_wsgi.* keys, and the
-//! Authorization header's opt-in.
+//! Authorization header's opt-in, and WSGIPassApacheRequest.
 
 mod support;
 
@@ -136,4 +136,23 @@ fn authorization_header_is_passed_when_enabled() {
             "{path}: {env:#?}"
         );
     }
+}
+
+#[test]
+fn apache_request_is_passed_as_a_capsule_only_when_enabled_and_embedded() {
+    let s = server()
+        .app("environ.wsgi")
+        .config(
+            "WSGIDaemonProcess d threads=1\n\
+             WSGIScriptAlias /plain @DIR@/environ.wsgi\n\
+             WSGIScriptAlias /passed @DIR@/environ.wsgi\n\
+             WSGIScriptAlias /daemon @DIR@/environ.wsgi process-group=d\n\
+             <Location /passed>\n  WSGIPassApacheRequest On\n</Location>\n\
+             <Location /daemon>\n  WSGIPassApacheRequest On\n</Location>\n",
+        )
+        .start();
+    assert!(s.get_kv("/passed")["apache.request_rec"].starts_with("<capsule object NULL at 0x"));
+    assert!(!s.get_kv("/plain").contains_key("apache.request_rec"));
+    // A daemon process has no request_rec of Apache's to give.
+    assert!(!s.get_kv("/daemon").contains_key("apache.request_rec"));
 }

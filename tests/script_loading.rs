@@ -1,4 +1,5 @@
-//! How a script file becomes a module and which callable is used: module naming, __file__,
+//! How a script file becomes a module and which callable is used: module naming (and
+//! WSGICaseSensitivity), __file__,
 //! WSGICallableObject / callable-object=, and AddHandler wsgi-script with Options ExecCGI.
 
 mod support;
@@ -8,18 +9,37 @@ use support::{md5_hex, py_str, server};
 #[test]
 fn script_is_loaded_as_module_named_after_md5_of_its_path() {
     let s = server()
-        .app("environ.wsgi")
-        .config("WSGIScriptAlias /app @DIR@/environ.wsgi\n")
+        .app_as("environ.wsgi", "Site/Environ.wsgi")
+        .config("WSGIScriptAlias /app @DIR@/Site/Environ.wsgi\n")
         .start();
     let env = s.get_kv("/app");
-    let path = format!("{}/environ.wsgi", s.dir().display());
+    let path = format!("{}/Site/Environ.wsgi", s.dir().display());
+    // mod_wsgi hashes the path in lower case while WSGICaseSensitivity is On,
+    // its default here.
     assert_eq!(
         env["module_name"],
-        py_str(&format!("_mod_wsgi_{}", md5_hex(path.as_bytes())))
+        py_str(&format!("_mod_wsgi_{}", md5_hex(path.to_ascii_lowercase().as_bytes())))
     );
     assert_eq!(env["module_file"], py_str(&path));
     // The module is registered in sys.modules (of its interpreter).
     assert_eq!(env["sys_modules_has_script"], "True");
+}
+
+#[test]
+fn case_sensitivity_off_names_the_module_after_the_path_as_given() {
+    let s = server()
+        .app_as("environ.wsgi", "Site/Environ.wsgi")
+        .config(
+            "WSGICaseSensitivity Off\n\
+             WSGIDaemonProcess d threads=1\n\
+             WSGIScriptAlias /app @DIR@/Site/Environ.wsgi\n\
+             WSGIScriptAlias /daemon @DIR@/Site/Environ.wsgi process-group=d\n",
+        )
+        .start();
+    let path = format!("{}/Site/Environ.wsgi", s.dir().display());
+    let expected = py_str(&format!("_mod_wsgi_{}", md5_hex(path.as_bytes())));
+    assert_eq!(s.get_kv("/app")["module_name"], expected);
+    assert_eq!(s.get_kv("/daemon")["module_name"], expected);
 }
 
 #[test]

@@ -111,6 +111,10 @@ impl ServerConfig {
     pub fn restrict_signal(&self) -> bool {
         self.restrict_signal.unwrap_or(true)
     }
+    /// WSGICaseSensitivity: On by default (Linux file systems are case sensitive).
+    pub fn case_sensitivity(&self) -> bool {
+        self.case_sensitivity.unwrap_or(true)
+    }
     pub fn lazy_initialization(&self) -> bool {
         self.lazy_initialization.unwrap_or(true)
     }

@@ -279,5 +279,7 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> 
         ignore_activity: head.ignore_activity,
         request_handler: &head.request_handler,
         handler_script: &head.handler_script,
+        // A daemon has no request_rec to hand out (mod_wsgi passes none either).
+        apache_request: None,
     }
 }

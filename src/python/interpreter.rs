@@ -40,6 +40,8 @@ pub struct Options {
     pub restrict_stdin: bool,
     /// WSGIRestrictSignal: `signal.signal()` is intercepted.
     pub restrict_signal: bool,
+    /// Script module names hash the script's path in lower case.
+    pub fold_script_paths: bool,
     /// A daemon's home=: put first on sys.path, as the script's directory would be.
     pub home_on_path: Option<String>,
     /// What the `mod_wsgi` module tells applications about this process.
@@ -65,6 +67,7 @@ pub fn start(options: &Options) -> Result<(), String> {
     if is_started() {
         return Ok(());
     }
+    super::script::set_fold_paths(options.fold_script_paths);
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
     // released by PyConfig_Clear; strings passed are NUL-terminated and copied.
     unsafe {

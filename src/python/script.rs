@@ -1,11 +1,13 @@
 //! Loading a WSGI script file as a module, and reloading it when it changes.
 //!
-//! The module is named `_mod_wsgi_` + md5 of the script's path and lives in
+//! The module is named `_mod_wsgi_` + md5 of the script's path (in lower case
+//! unless WSGICaseSensitivity is Off, as mod_wsgi names it) and lives in
 //! sys.modules, stamped with the file's mtime, as in mod_wsgi: the application
 //! found there serves every request until the file changes.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use parking_lot::lock_api::RawMutex as _;
@@ -17,6 +19,13 @@ static LOAD_LOCK: parking_lot::RawMutex = parking_lot::RawMutex::INIT;
 
 /// Module names by script path (an md5 per request would be waste).
 static MODULE_NAMES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+/// Whether module names hash the lower-cased path (set once at start-up).
+static FOLD_PATHS: AtomicBool = AtomicBool::new(true);
+
+pub fn set_fold_paths(fold: bool) {
+    FOLD_PATHS.store(fold, Ordering::Relaxed);
+}
 
 struct LoadGuard;
 
@@ -38,9 +47,10 @@ pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
     if let Some(name) = MODULE_NAMES.lock().get(path) {
         return Ok(name.clone());
     }
+    let hashed = if FOLD_PATHS.load(Ordering::Relaxed) { path.to_ascii_lowercase() } else { path.to_owned() };
     let digest: String = py
         .import("hashlib")?
-        .call_method1("md5", (pyo3::types::PyBytes::new(py, path.as_bytes()),))?
+        .call_method1("md5", (pyo3::types::PyBytes::new(py, hashed.as_bytes()),))?
         .call_method0("hexdigest")?
         .extract()?;
     let name = format!("_mod_wsgi_{digest}");

@@ -45,6 +45,9 @@ pub struct RequestInfo<'a> {
     pub request_handler: &'a str,
     /// That WSGIHandlerScript's script (what `script_filename` loads); "" otherwise.
     pub handler_script: &'a str,
+    /// WSGIPassApacheRequest On, in an Apache child: the request_rec's address,
+    /// for C extensions that use Apache's API; valid while the request runs.
+    pub apache_request: Option<usize>,
 }
 
 /// Requests this process has started, for mod_wsgi.total_requests.
@@ -305,6 +308,9 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     env.set_item("wsgi.input_terminated", true)?;
     env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
     env.set_item("apache.version", info.server_version)?;
+    if let Some(address) = info.apache_request {
+        env.set_item("apache.request_rec", pointer_capsule(py, address)?)?;
+    }
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
     env.set_item("mod_wsgi.process_group", info.process_group)?;
     env.set_item("mod_wsgi.application_group", info.application_group)?;
@@ -328,6 +334,16 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     env.set_item("mod_wsgi.thread_requests", thread_requests)?;
     env.set_item("mod_wsgi.total_requests", total_requests)?;
     Ok(env)
+}
+
+/// An unnamed capsule holding `address`, as mod_wsgi passes the request_rec.
+fn pointer_capsule(py: Python<'_>, address: usize) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the capsule only stores the pointer (no name, no destructor);
+    // PyCapsule_New returns a new reference or NULL with an exception set.
+    unsafe {
+        let capsule = pyo3::ffi::PyCapsule_New(address as *mut std::ffi::c_void, std::ptr::null(), None);
+        Bound::from_owned_ptr_or_err(py, capsule)
+    }
 }
 
 /// Sends the application's iterable.
