@@ -1,6 +1,7 @@
 //! Daemon process supervision: a killed daemon is replaced, requests in flight fail fast,
 //! maximum-requests and inactivity-timeout recycle, a changed script restarts the daemon
-//! (WSGIScriptReloading), graceful restart and stop leave no daemon behind, an unreachable or
+//! (WSGIScriptReloading), graceful restart and stop leave no daemon behind (socket names
+//! follow WSGISocketRotation), an unreachable or
 //! uncreatable socket gives 503, and request-timeout / queue-timeout end requests that take
 //! too long.
 //!
@@ -284,6 +285,62 @@ fn graceful_restart_replaces_the_daemon_and_leaves_no_old_one() {
         [new],
         "exactly one daemon of group g after the restart"
     );
+}
+
+/// The daemon socket names in `<dir>/sock`, without the directory, sorted.
+fn socket_names(s: &Server) -> Vec<String> {
+    let mut names: Vec<String> = support::sockets(&s.dir().join("sock"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// After a graceful restart, the socket names once the new daemons serve.
+fn socket_names_after_graceful_restart(s: &Server) -> Vec<String> {
+    let before = socket_names(s);
+    s.signal_parent("USR1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.error_log().matches("resuming normal operations").count() < 2 {
+        assert!(Instant::now() < deadline, "no graceful restart:\n{}", s.error_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.get("/g").status, 200, "{}", s.error_log());
+    let after = socket_names(s);
+    assert_eq!(after.len(), before.len(), "{before:?} -> {after:?}");
+    after
+}
+
+#[test]
+fn socket_names_carry_the_generation_unless_socket_rotation_is_off() {
+    let config = |extra: &str| {
+        server()
+            .app("daemon.wsgi")
+            .file("sock/.keep", b"")
+            .config(&format!(
+                "{extra}WSGISocketPrefix @DIR@/sock/wsgi\n\
+                 WSGIDaemonProcess g threads=1 user=nobody home=@DIR@\n\
+                 WSGIDaemonProcess h threads=1\n\
+                 WSGIScriptAlias /g @DIR@/daemon.wsgi process-group=g\n"
+            ))
+            .start()
+    };
+    // Default: <prefix>.<parent pid>.<generation>.<n>.sock, new names each generation.
+    let s = config("");
+    let pid = s.parent_pid();
+    assert_eq!(s.get("/g").status, 200);
+    assert_eq!(socket_names(&s), [format!("wsgi.{pid}.0.1.sock"), format!("wsgi.{pid}.0.2.sock")]);
+    assert_eq!(socket_names_after_graceful_restart(&s), [format!("wsgi.{pid}.1.1.sock"), format!("wsgi.{pid}.1.2.sock")]);
+
+    // Off: the daemon's uid (nobody, and Apache's www-data) replaces the
+    // generation, so the names stay across a graceful restart.
+    let s = config("WSGISocketRotation Off\n");
+    let pid = s.parent_pid();
+    let names = [format!("wsgi.{pid}.u33.2.sock"), format!("wsgi.{pid}.u65534.1.sock")];
+    assert_eq!(s.get("/g").status, 200);
+    assert_eq!(socket_names(&s), names);
+    assert_eq!(socket_names_after_graceful_restart(&s), names);
 }
 
 #[test]

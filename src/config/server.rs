@@ -111,6 +111,10 @@ impl ServerConfig {
     pub fn restrict_signal(&self) -> bool {
         self.restrict_signal.unwrap_or(true)
     }
+    /// WSGISocketRotation: On by default (socket names carry the generation).
+    pub fn socket_rotation(&self) -> bool {
+        self.socket_rotation.unwrap_or(true)
+    }
     /// WSGICaseSensitivity: On by default (Linux file systems are case sensitive).
     pub fn case_sensitivity(&self) -> bool {
         self.case_sensitivity.unwrap_or(true)

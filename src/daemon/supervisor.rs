@@ -52,12 +52,21 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 /// The daemon processes running now, so a stop can signal them all at once.
 static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i32, id: usize) -> String {
+/// `<prefix>.<parent pid>.<generation>.<n>.sock`. With WSGISocketRotation Off
+/// the generation gives way to `u<daemon uid>`: the path then survives a
+/// graceful restart, so Apache children of the old generation still finishing
+/// their connections reach the new daemons.
+fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i32, daemon_uid: u32, id: usize) -> String {
     let prefix = match &server.socket_prefix {
         Some(prefix) => process::server_root_path(pconf, prefix),
         None => process::runtime_path(pconf, "wsgi"),
     };
-    format!("{prefix}.{}.{generation}.{id}.sock", std::process::id())
+    let pid = std::process::id();
+    if server.socket_rotation() {
+        format!("{prefix}.{pid}.{generation}.{id}.sock")
+    } else {
+        format!("{prefix}.{pid}.u{daemon_uid}.{id}.sock")
+    }
 }
 
 /// send-buffer-size= and receive-buffer-size= of a group, for its sockets.
@@ -79,7 +88,7 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
                 continue; // inherited by a virtual host's merged record
             }
             id += 1;
-            let socket = socket_path(pconf, main_config, generation, id);
+            let socket = socket_path(pconf, main_config, generation, config.uid.unwrap_or(apache_uid), id);
             // socket-user= hands the socket to another user (for Apache children running as one).
             let socket_uid = config.socket_user.as_deref().and_then(|name| crate::config::resolve_user(name).ok());
             let owner = os::is_root().then_some((socket_uid.unwrap_or(apache_uid), apache_gid));
