@@ -1,11 +1,12 @@
 //! The hop from Apache's children to a daemon process: who may use the socket,
-//! and that large bodies stream through it in bounded memory.
+//! that large bodies stream through it in bounded memory, and that a client
+//! that stops reading is given up on after response-socket-timeout=.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::{children_of, server, sockets};
 
 /// Peak resident memory of a process, in KiB.
@@ -88,5 +89,32 @@ fn hundred_mib_download_and_eight_mib_upload_use_bounded_memory() {
     assert!(peak_rss_kib(pid) < limit, "daemon peaked at {} KiB", peak_rss_kib(pid));
     for child in children_of(s.parent_pid()) {
         assert!(peak_rss_kib(child) < limit, "process {child} peaked at {} KiB", peak_rss_kib(child));
+    }
+}
+
+#[test]
+fn client_that_stops_reading_is_dropped_after_response_socket_timeout() {
+    // response-socket-timeout= bounds writes to the client; without it,
+    // socket-timeout= does; without both, Apache's Timeout (30 s in tests).
+    for option in ["response-socket-timeout=1", "socket-timeout=2"] {
+        let s = server()
+            .app("big.wsgi")
+            .config(&format!(
+                "WSGIDaemonProcess g threads=1 {option}\n\
+                 WSGIScriptAlias /big @DIR@/big.wsgi process-group=g\n"
+            ))
+            .start();
+        assert_eq!(s.get("/big?1").status, 200);
+        // Asks for 2 GiB and reads nothing: the daemon's only thread blocks on it.
+        let mut stalled = s.connect();
+        stalled.write_all(b"GET /big?2048 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let next = s.get("/big?1");
+        assert_eq!(next.status, 200, "{option}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{option}: the thread stayed taken for {:?}", started.elapsed());
+        s.expect_log("(70007)The timeout specified has expired: ");
+        s.expect_log("Failed to proxy response to client.");
+        drop(stalled);
     }
 }

@@ -17,6 +17,33 @@ pub struct Request {
 // request through a mutex while the handler thread waits in the WSGI call.
 unsafe impl Send for Request {}
 
+/// A response write that httpd's output filters refused: the client went
+/// away, or a write to it timed out.
+#[derive(Debug)]
+pub struct ClientWriteError {
+    /// The APR status of the failed pass (0: the connection was found aborted).
+    pub status: i32,
+}
+
+impl std::fmt::Display for ClientWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status == ffi::APR_TIMEUP as i32 {
+            f.write_str("timed out writing to the client")
+        } else {
+            f.write_str("client connection closed")
+        }
+    }
+}
+
+impl std::error::Error for ClientWriteError {}
+
+impl ClientWriteError {
+    /// The APR status behind a failed write, when it came from httpd's filters.
+    pub fn status_of(err: &io::Error) -> i32 {
+        err.get_ref().and_then(|e| e.downcast_ref::<ClientWriteError>()).map_or(0, |e| e.status)
+    }
+}
+
 /// What the filesystem said about r->filename.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FileKind {
@@ -295,9 +322,24 @@ impl Request {
             rv
         };
         if status != 0 || self.aborted() {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client connection closed"));
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, ClientWriteError { status }));
         }
         Ok(())
+    }
+
+    /// Sets the timeout that bounds each write to the client, returning the
+    /// one the connection had (microseconds, as APR counts them).
+    pub fn swap_client_timeout(&self, micros: i64) -> Option<i64> {
+        // SAFETY: r->connection is always set; its socket belongs to this
+        // request's thread while the handler runs.
+        unsafe {
+            let socket = ffi::ap_get_conn_socket(self.rec().connection);
+            if socket.is_null() {
+                return None;
+            }
+            let mut previous: ffi::apr_interval_time_t = 0;
+            (ffi::apr_socket_timeout_get(socket, &mut previous) == 0 && ffi::apr_socket_timeout_set(socket, micros) == 0).then_some(previous)
+        }
     }
 
     fn append(&mut self, make: impl FnOnce(*mut ffi::apr_bucket_alloc_t) -> *mut ffi::apr_bucket) {

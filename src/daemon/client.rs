@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use super::protocol::{self, RequestHead, ResponseFrame};
 use super::supervisor::Group;
 use crate::apache::ffi;
-use crate::apache::request::Request;
+use crate::apache::request::{ClientWriteError, Request};
 use crate::python::RequestIo;
 
 const BUFFER: usize = 64 * 1024;
@@ -24,6 +24,19 @@ const BUFFER: usize = 64 * 1024;
 /// With `error_override` (WSGIErrorOverride On) an error status from the
 /// application is answered by Apache (its ErrorDocument) instead.
 pub fn forward(req: &mut Request, head: &RequestHead, group: &Group, error_override: bool) -> c_int {
+    // response-socket-timeout= (else socket-timeout=, else Apache's Timeout)
+    // bounds each write to the client, so a client that stops reading frees
+    // the daemon thread feeding it.
+    let timeout = group.config.response_socket_timeout;
+    let restore = if timeout.is_zero() { None } else { req.swap_client_timeout(timeout.as_micros() as i64) };
+    let status = forward_once_or_again(req, head, group, error_override);
+    if let Some(previous) = restore {
+        req.swap_client_timeout(previous);
+    }
+    status
+}
+
+fn forward_once_or_again(req: &mut Request, head: &RequestHead, group: &Group, error_override: bool) -> c_int {
     let (stream, pooled) = checkout(group);
     let target = Target { group, error_override };
     match exchange(req, head, &target, stream, pooled) {
@@ -279,7 +292,13 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 return Some((ffi::OK as c_int, false));
             }
         };
-        if sent.is_err() {
+        if let Err(e) = sent {
+            // A timed-out write is worth an error line; a client that hung
+            // up is routine (mod_wsgi logs neither reset nor broken pipe).
+            let status = ClientWriteError::status_of(&e);
+            if status != 0 && ![libc::EPIPE, libc::ECONNRESET, libc::ECONNABORTED].contains(&status) {
+                req.log_os_error(status, &format!("mod_wsgi (pid={}): Failed to proxy response to client.", std::process::id()));
+            }
             // The client went away; closing our end tells the daemon.
             req.abort_connection();
             return Some((ffi::OK as c_int, false));
