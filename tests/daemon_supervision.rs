@@ -1,4 +1,5 @@
 //! Daemon process supervision: a killed daemon is replaced, requests in flight fail fast,
+//! SIGUSR1 replaces a daemon once it is idle (eviction-timeout bounds the wait),
 //! maximum-requests and inactivity-timeout recycle, a changed script restarts the daemon
 //! (WSGIScriptReloading), graceful restart and stop leave no daemon behind (socket names
 //! follow WSGISocketRotation), an unreachable or
@@ -127,6 +128,55 @@ fn deadlock_timeout_replaces_a_process_whose_gil_is_held() {
     s.expect_log(&format!(
         "mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process 'g'."
     ));
+    assert_ne!(daemon_pid(&s, "/d"), pid);
+}
+
+/// Waits (up to 15 s) for `pid` to exit.
+fn wait_gone(s: &Server, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while process_alive(pid) {
+        assert!(Instant::now() < deadline, "daemon {pid} still runs:\n{}", s.error_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigusr1_replaces_a_daemon_once_its_requests_are_done() {
+    let s = supervised("", "");
+    // Idle: it goes at once.
+    let idle = daemon_pid(&s, "/d");
+    kill("USR1", idle);
+    s.expect_log(&format!("mod_wsgi (pid={idle}): Process eviction requested, triggering immediate shutdown 'g'."));
+    wait_gone(&s, idle);
+
+    // Busy: it keeps serving, new requests included, until none runs.
+    let busy = daemon_pid(&s, "/d");
+    assert_ne!(busy, idle);
+    let slow = background_get(&s, "/d/sleep/2/evict");
+    wait_for_marker(&s, "started-evict");
+    kill("USR1", busy);
+    s.expect_log(&format!("mod_wsgi (pid={busy}): Process eviction requested, waiting for requests to complete 'g'."));
+    assert_eq!(daemon_pid(&s, "/d"), busy, "still serving while a request runs");
+    let (status, out, _) = slow.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200 ") && out.contains(&format!("slept pid={busy}")), "{out}");
+    s.expect_log(&format!("mod_wsgi (pid={busy}): Requests have completed, triggering immediate shutdown 'g'."));
+    wait_gone(&s, busy);
+    assert_ne!(daemon_pid(&s, "/d"), busy);
+}
+
+#[test]
+fn eviction_timeout_bounds_how_long_an_evicted_daemon_waits() {
+    let s = supervised("eviction-timeout=1 graceful-timeout=30", "");
+    let pid = daemon_pid(&s, "/d");
+    let slow = background_get(&s, "/d/sleep/3/evict");
+    wait_for_marker(&s, "started-evict");
+    kill("USR1", pid);
+    s.expect_log(&format!("mod_wsgi (pid={pid}): Daemon process graceful timer expired 'g'."));
+    s.expect_log(&format!("mod_wsgi (pid={pid}): Shutdown requested 'g'."));
+    // The running request still has shutdown-timeout (5 s) to finish.
+    let (status, out, _) = slow.join().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200 "), "{out}");
+    wait_gone(&s, pid);
     assert_ne!(daemon_pid(&s, "/d"), pid);
 }
 

@@ -27,6 +27,19 @@ static RUNNING: Mutex<Vec<(i64, Weak<Mutex<Connection>>)>> = Mutex::new(Vec::new
 /// Marks a request as running for as long as it lives.
 pub struct Busy(Arc<Mutex<Connection>>);
 
+/// How many requests are running now.
+pub fn active_requests() -> usize {
+    RUNNING.lock().len()
+}
+
+/// When SIGUSR1 asked this process to go once idle (µs; 0: not asked).
+static EVICTING_SINCE: AtomicI64 = AtomicI64::new(0);
+
+/// Starts waiting for the process to be idle; false when already waiting.
+pub fn start_eviction() -> bool {
+    EVICTING_SINCE.compare_exchange(0, now_micros(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+}
+
 /// When the last request started or ended (µs), for inactivity-timeout.
 static LAST_ACTIVITY: AtomicI64 = AtomicI64::new(0);
 /// When the heartbeat thread last held the GIL (µs), for deadlock-timeout.
@@ -87,11 +100,14 @@ impl Drop for Busy {
 /// Watches the process's time limits: request-timeout and inactivity-timeout
 /// end it at once; restart-interval starts a graceful stop; a graceful stop
 /// (also from maximum-requests or a changed script) that has not finished
-/// within graceful-timeout plus shutdown-timeout is cut short.
+/// within graceful-timeout plus shutdown-timeout is cut short. An eviction
+/// (SIGUSR1) becomes a stop once no request runs, or when eviction-timeout
+/// (else graceful-timeout; neither: no limit) has passed.
 pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
     let config = &group.config;
     let (limit, idle_limit, interval, deadlock) = (config.request_timeout, config.inactivity_timeout, config.restart_interval, config.deadlock_timeout);
     let grace = config.graceful_timeout + config.shutdown_timeout;
+    let eviction_limit = if config.eviction_timeout.is_zero() { config.graceful_timeout } else { config.eviction_timeout };
     let started = now_micros();
     LAST_ACTIVITY.store(started, Ordering::Relaxed);
     let group = group.clone();
@@ -127,6 +143,18 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                     }
                 }
                 os::exit_now(0);
+            }
+            let evicting = EVICTING_SINCE.load(Ordering::Acquire);
+            if evicting != 0 {
+                if oldest.is_none() {
+                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Requests have completed, triggering immediate shutdown '{name}'."));
+                } else if over(evicting, eviction_limit) {
+                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process graceful timer expired '{name}'."));
+                }
+                if oldest.is_none() || over(evicting, eviction_limit) {
+                    EVICTING_SINCE.store(0, Ordering::Release);
+                    os::request_stop();
+                }
             }
             if over(started, interval) && !stopping.swap(true, Ordering::AcqRel) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application restart timer expired, stopping process '{name}'."));

@@ -147,6 +147,9 @@ pub enum StopRequest {
     Stop,
     /// cpu-time-limit= reached: finish the running requests first.
     CpuTimeLimit,
+    /// SIGUSR1, an admin's graceful restart of this one process: keep
+    /// serving until idle (within eviction-timeout or graceful-timeout).
+    Evict,
 }
 
 fn stop_set() -> libc::sigset_t {
@@ -185,7 +188,17 @@ pub fn wait_for_stop() -> StopRequest {
     let mut sig: libc::c_int = 0;
     // SAFETY: sigwait on signals blocked in every thread of the process.
     unsafe { libc::sigwait(&set, &mut sig) };
-    if sig == libc::SIGXCPU { StopRequest::CpuTimeLimit } else { StopRequest::Stop }
+    match sig {
+        libc::SIGXCPU => StopRequest::CpuTimeLimit,
+        libc::SIGUSR1 => StopRequest::Evict,
+        _ => StopRequest::Stop,
+    }
+}
+
+/// Asks this process to stop as its supervisor would (SIGTERM to itself,
+/// which the signal-waiting thread takes).
+pub fn request_stop() {
+    kill(std::process::id() as i32, libc::SIGTERM);
 }
 
 /// Sends `sig` to `pid`.

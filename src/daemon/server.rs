@@ -53,13 +53,28 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         let name = group.config.name.clone();
         std::thread::spawn(move || {
             let mut told = false;
-            while os::wait_for_stop() == os::StopRequest::CpuTimeLimit {
-                // The running requests finish (within graceful-timeout, as for
-                // maximum-requests), then the process exits and is replaced.
-                if !std::mem::replace(&mut told, true) {
-                    log::server(Level::Info, &format!("mod_wsgi (pid={}): Exceeded CPU time limit, waiting for requests to complete '{name}'.", std::process::id()));
-                    stopping.store(true, Ordering::Release);
-                    let _ = stop_tx.write_all(&[1]);
+            loop {
+                let pid = std::process::id();
+                match os::wait_for_stop() {
+                    os::StopRequest::Stop => break,
+                    // The running requests finish (within graceful-timeout, as for
+                    // maximum-requests), then the process exits and is replaced.
+                    os::StopRequest::CpuTimeLimit if !std::mem::replace(&mut told, true) => {
+                        log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Exceeded CPU time limit, waiting for requests to complete '{name}'."));
+                        stopping.store(true, Ordering::Release);
+                        let _ = stop_tx.write_all(&[1]);
+                    }
+                    os::StopRequest::CpuTimeLimit => {}
+                    os::StopRequest::Evict if monitor::active_requests() == 0 => {
+                        log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process eviction requested, triggering immediate shutdown '{name}'."));
+                        break;
+                    }
+                    // The monitor stops the process once it is idle or the wait is over.
+                    os::StopRequest::Evict => {
+                        if monitor::start_eviction() {
+                            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process eviction requested, waiting for requests to complete '{name}'."));
+                        }
+                    }
                 }
             }
             log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
