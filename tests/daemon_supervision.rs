@@ -1,5 +1,6 @@
 //! Daemon process supervision: a killed daemon is replaced, requests in flight fail fast,
 //! SIGUSR1 replaces a daemon once it is idle (eviction-timeout bounds the wait),
+//! startup-timeout replaces one whose application never loaded,
 //! maximum-requests and inactivity-timeout recycle, a changed script restarts the daemon
 //! (WSGIScriptReloading), graceful restart and stop leave no daemon behind (socket names
 //! follow WSGISocketRotation), an unreachable or
@@ -178,6 +179,40 @@ fn eviction_timeout_bounds_how_long_an_evicted_daemon_waits() {
     assert!(status.starts_with("HTTP/1.1 200 "), "{out}");
     wait_gone(&s, pid);
     assert_ne!(daemon_pid(&s, "/d"), pid);
+}
+
+#[test]
+fn startup_timeout_replaces_a_process_whose_application_never_loaded() {
+    let s = server()
+        .app("first_process_fails.wsgi")
+        .app("daemon.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=2 startup-timeout=1\n\
+             WSGIDaemonProcess fine threads=2 startup-timeout=1\n\
+             WSGIScriptAlias /s @DIR@/first_process_fails.wsgi process-group=g application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /d @DIR@/daemon.wsgi process-group=fine application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let fine = daemon_pid(&s, "/d");
+    assert_eq!(s.get("/s").status, 500);
+    let first = wait_for_marker(&s, "first-pid");
+    s.expect_log(&format!("mod_wsgi (pid={first}): Application startup timer triggered 'g'."));
+    s.expect_log(&format!("mod_wsgi (pid={first}): Application startup timer expired, stopping process 'g'."));
+    // Its successor loads the application.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let served = loop {
+        let r = s.get("/s");
+        if r.status == 200 {
+            break parse_pid(&r.text());
+        }
+        assert!(Instant::now() < deadline, "no successful load:\n{}", s.error_log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(served.to_string(), first);
+    // A process whose application loaded is left alone.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(daemon_pid(&s, "/d"), fine);
+    assert!(!s.error_log().contains(&format!("mod_wsgi (pid={fine}): Application startup timer expired")));
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! has run too long is stuck (or overloaded); it tells the waiting clients 504
 //! and exits. inactivity-timeout: a process with no request for that long
 //! exits (freeing its memory). deadlock-timeout: a process whose GIL nobody
-//! could take for that long (C code holding it forever) exits. Either way the
-//! Apache parent starts a fresh one.
+//! could take for that long (C code holding it forever) exits. startup-timeout:
+//! a process whose application has not loaded that long after the first try
+//! stops. An evicted process (SIGUSR1) stops once idle. Either way the Apache
+//! parent starts a fresh one.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -38,6 +40,20 @@ static EVICTING_SINCE: AtomicI64 = AtomicI64::new(0);
 /// Starts waiting for the process to be idle; false when already waiting.
 pub fn start_eviction() -> bool {
     EVICTING_SINCE.compare_exchange(0, now_micros(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+}
+
+/// startup-timeout=: when a request first set out to load an application (µs; 0: not yet).
+static STARTUP_SINCE: AtomicI64 = AtomicI64::new(0);
+
+/// A request is about to load its application: until one has loaded, the
+/// startup timer runs from the first such request.
+pub fn application_wanted(name: &str) {
+    if STARTUP_SINCE.load(Ordering::Relaxed) == 0
+        && !python::any_script_loaded()
+        && STARTUP_SINCE.compare_exchange(0, now_micros(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+    {
+        log::server(Level::Info, &format!("mod_wsgi (pid={}): Application startup timer triggered '{name}'.", std::process::id()));
+    }
 }
 
 /// When the last request started or ended (µs), for inactivity-timeout.
@@ -107,6 +123,7 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
     let config = &group.config;
     let (limit, idle_limit, interval, deadlock) = (config.request_timeout, config.inactivity_timeout, config.restart_interval, config.deadlock_timeout);
     let grace = config.graceful_timeout + config.shutdown_timeout;
+    let startup_limit = config.startup_timeout;
     let eviction_limit = if config.eviction_timeout.is_zero() { config.graceful_timeout } else { config.eviction_timeout };
     let started = now_micros();
     LAST_ACTIVITY.store(started, Ordering::Relaxed);
@@ -143,6 +160,14 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                     }
                 }
                 os::exit_now(0);
+            }
+            // startup-timeout: no application loaded in time (an import that keeps
+            // failing); a fresh process may fare better.
+            let startup = STARTUP_SINCE.load(Ordering::Acquire);
+            if startup > 0 && over(startup, startup_limit) && !python::any_script_loaded() {
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application startup timer expired, stopping process '{name}'."));
+                STARTUP_SINCE.store(-1, Ordering::Release);
+                os::request_stop();
             }
             let evicting = EVICTING_SINCE.load(Ordering::Acquire);
             if evicting != 0 {

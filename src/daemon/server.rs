@@ -244,6 +244,9 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         Outcome::TimedOut
     } else {
         let _busy = Busy::start(conn);
+        if !group.config.startup_timeout.is_zero() {
+            monitor::application_wanted(&group.config.name);
+        }
         python::run(&request_info(group, &head), Box::new(DaemonIo(conn.clone())))
     };
     let mut c = conn.lock();

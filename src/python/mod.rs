@@ -18,7 +18,7 @@ mod wsgi;
 use std::io;
 use std::mem::MaybeUninit;
 
-pub use script::{is_stale as script_is_stale, mtime as script_mtime};
+pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
 pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
 
 /// Error-log severity, as httpd names them.

@@ -89,6 +89,11 @@ pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: im
     Ok(module)
 }
 
+/// Whether any script has loaded in this process (startup-timeout= waits for one).
+pub fn any_loaded() -> bool {
+    !LOADED.lock().is_empty()
+}
+
 /// A script's modification time in microseconds, as scripts are stamped
 /// with; 0 when the file cannot be read (loading it then says why).
 pub fn mtime(path: &str) -> i64 {
