@@ -223,7 +223,7 @@ fn request_left_unread_by_a_stopping_daemon_runs_in_its_successor() {
     let long = background_get(&s, "/d/sleep/3/long");
     let old: u32 = wait_for_marker(&s, "started-long").parse().unwrap();
     assert_eq!(daemon_pid(&s, "/d"), old);
-    kill("USR1", old);
+    kill("TERM", old);
     s.expect_log(&format!("mod_wsgi (pid={old}): Shutdown requested 'g'."));
     // Sent on the kept connection to the stopping daemon, which never reads it: when that
     // daemon exits the request goes to its successor instead of failing.
