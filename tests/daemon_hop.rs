@@ -1,6 +1,7 @@
 //! The hop from Apache's children to a daemon process: who may use the socket,
-//! that large bodies stream through it in bounded memory, and that a client
-//! that stops reading is given up on after response-socket-timeout=.
+//! that large bodies stream through it in bounded memory, that a client that
+//! stops reading is given up on after response-socket-timeout=, and that
+//! header-buffer-size= bounds each response header line.
 
 mod support;
 
@@ -117,4 +118,32 @@ fn client_that_stops_reading_is_dropped_after_response_socket_timeout() {
         s.expect_log("Failed to proxy response to client.");
         drop(stalled);
     }
+}
+
+#[test]
+fn header_buffer_size_bounds_each_response_header_line() {
+    let s = server()
+        .app("big_header.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=1\n\
+             WSGIDaemonProcess roomy threads=1 header-buffer-size=100000\n\
+             WSGIScriptAlias /default @DIR@/big_header.wsgi process-group=g\n\
+             WSGIScriptAlias /roomy @DIR@/big_header.wsgi process-group=roomy\n\
+             WSGIScriptAlias /embedded @DIR@/big_header.wsgi\n",
+        )
+        .start();
+    // 32768 bytes by default, for "X-Big: <value>\r\n" and a terminating NUL.
+    let fits = s.get("/default?32758");
+    assert_eq!(fits.status, 200);
+    assert_eq!(fits.header("X-Big").map(str::len), Some(32758));
+    assert_eq!(s.get("/default?32759").status, 500);
+    s.expect_log(&format!(
+        "Truncated or oversized response headers received from daemon process 'g': {}/big_header.wsgi",
+        s.dir().display()
+    ));
+    // The process still serves; a larger buffer takes a larger header, and
+    // embedded mode has no such hop.
+    assert_eq!(s.get("/default?10").status, 200);
+    assert_eq!(s.get("/roomy?70000").header("X-Big").map(str::len), Some(70000));
+    assert_eq!(s.get("/embedded?70000").header("X-Big").map(str::len), Some(70000));
 }

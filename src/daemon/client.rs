@@ -219,6 +219,12 @@ fn skip_response(input: &mut BufReader<UnixStream>) -> Result<(), protocol::Prot
     }
 }
 
+/// header-buffer-size= bounds each response header line ("Name: value\r\n"
+/// and mod_wsgi's terminating NUL), as the C module's header buffer does.
+fn oversized_header(headers: &[(String, String)], limit: u32) -> bool {
+    headers.iter().any(|(name, value)| name.len() + value.len() + 5 > limit as usize)
+}
+
 fn frame_keeps(frame: &ResponseFrame) -> bool {
     matches!(frame, ResponseFrame::End)
 }
@@ -268,6 +274,15 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 // Apache answers instead: the application's body is read and dropped.
                 let reusable = skip_response(input).is_ok();
                 return Some((status as c_int, reusable));
+            }
+            ResponseFrame::Start { headers, .. } if oversized_header(&headers, group.config.header_buffer_size) => {
+                req.log_error(&format!(
+                    "mod_wsgi (pid={}): Truncated or oversized response headers received from daemon process '{}': {}",
+                    std::process::id(),
+                    group.config.name,
+                    String::from_utf8_lossy(req.filename())
+                ));
+                return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
             }
             ResponseFrame::Start { status, status_line, headers } => {
                 started = true;
