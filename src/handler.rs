@@ -124,7 +124,7 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
     let mut url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
     crate::trusted_proxies::apply(&mut cgi, &mut url_scheme, &settings.trusted_proxy_headers, settings.trusted_proxies.as_deref());
     if let Some(group) = daemon {
-        let head = RequestHead {
+        let mut head = RequestHead {
             environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
             script_filename: filename,
             callable_object: groups.callable_object,
@@ -140,8 +140,9 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
             url_scheme: url_scheme.to_owned(),
             request_handler: request_handler.to_owned(),
             handler_script: handler_path.to_owned(),
+            ..RequestHead::default()
         };
-        return Ok(client::forward(req, &head, &group, settings.error_override));
+        return Ok(client::forward(req, &mut head, &group, settings.error_override));
     }
     let info = RequestInfo {
         cgi,
@@ -164,6 +165,7 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
         request_handler,
         handler_script: handler_path,
         apache_request: settings.pass_apache_request.then(|| req.as_ptr() as usize),
+        daemon: None,
     };
     let outcome = python::run(&info, Box::new(req.handle_for_wsgi()));
     Ok(match outcome {

@@ -23,7 +23,7 @@ const BUFFER: usize = 64 * 1024;
 /// Returns the handler's status (OK, or an HTTP error status).
 /// With `error_override` (WSGIErrorOverride On) an error status from the
 /// application is answered by Apache (its ErrorDocument) instead.
-pub fn forward(req: &mut Request, head: &RequestHead, group: &Group, error_override: bool) -> c_int {
+pub fn forward(req: &mut Request, head: &mut RequestHead, group: &Group, error_override: bool) -> c_int {
     // response-socket-timeout= (else socket-timeout=, else Apache's Timeout)
     // bounds each write to the client, so a client that stops reading frees
     // the daemon thread feeding it.
@@ -36,19 +36,29 @@ pub fn forward(req: &mut Request, head: &RequestHead, group: &Group, error_overr
     status
 }
 
-fn forward_once_or_again(req: &mut Request, head: &RequestHead, group: &Group, error_override: bool) -> c_int {
+fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Group, error_override: bool) -> c_int {
     let (stream, pooled) = checkout(group);
     let target = Target { group, error_override };
+    head.queue_start = crate::daemon::monitor::now_micros();
+    head.daemon_connects = 1;
     match exchange(req, head, &target, stream, pooled) {
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, head, &target, connect(group), false) {
+        Relayed::Again => match exchange(req, again(head), &target, connect(group), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
         Relayed::Done(status) => status,
     }
+}
+
+/// The head of a request about to be sent a second time.
+fn again(head: &mut RequestHead) -> &RequestHead {
+    head.queue_start = crate::daemon::monitor::now_micros();
+    head.daemon_connects += 1;
+    head.daemon_restarts += 1;
+    head
 }
 
 enum Relayed {

@@ -163,6 +163,11 @@ pub struct RequestHead {
     pub request_handler: String,
     /// A WSGIHandlerScript's script; empty for WSGI scripts themselves.
     pub handler_script: String,
+    /// When the Apache child sent the request to the daemon (µs).
+    pub queue_start: i64,
+    /// Connection attempts made for it, and how often it was sent again.
+    pub daemon_connects: u32,
+    pub daemon_restarts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +206,9 @@ pub fn write_request_head(w: &mut impl Write, head: &RequestHead) -> Result<()> 
     e.str(&head.url_scheme)?;
     e.str(&head.request_handler)?;
     e.str(&head.handler_script)?;
+    e.i64(head.queue_start)?;
+    e.count(head.daemon_connects as usize)?;
+    e.count(head.daemon_restarts as usize)?;
     e.count(head.environ.len())?;
     for (name, value) in &head.environ {
         e.bytes(name)?;
@@ -236,6 +244,9 @@ pub fn read_request_head(r: &mut impl Read) -> Result<Option<RequestHead>> {
         url_scheme: d.string("url_scheme")?,
         request_handler: d.string("request_handler")?,
         handler_script: d.string("handler_script")?,
+        queue_start: d.i64("queue_start")?,
+        daemon_connects: d.count("daemon_connects")? as u32,
+        daemon_restarts: d.count("daemon_restarts")? as u32,
         environ: Vec::new(),
     };
     let n = d.count("environ")?;
@@ -786,6 +797,9 @@ mod tests {
             url_scheme: "https".into(),
             request_handler: "markdown".into(),
             handler_script: "/srv/app/render.wsgi".into(),
+            queue_start: 1_700_000_000_000_001,
+            daemon_connects: 1,
+            daemon_restarts: 2,
         }
     }
 

@@ -18,7 +18,7 @@ use super::monitor::{self, Busy, now_micros};
 use super::supervisor::Group;
 use super::os;
 use crate::apache::log;
-use crate::python::{self, Level, Outcome, RequestInfo};
+use crate::python::{self, DaemonArrival, Level, Outcome, RequestInfo};
 
 type Conn = Arc<Mutex<Connection>>;
 
@@ -209,6 +209,7 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
             return false;
         }
     };
+    let daemon_start = now_micros();
     if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) && !body_follows(conn) {
         // The script changed: a fresh process serves it, as mod_wsgi restarts
         // the daemon. A request without a body is handed back to be sent
@@ -247,7 +248,7 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         if !group.config.startup_timeout.is_zero() {
             monitor::application_wanted(&group.config.name);
         }
-        python::run(&request_info(group, &head), Box::new(DaemonIo(conn.clone())))
+        python::run(&request_info(group, &head, daemon_start), Box::new(DaemonIo(conn.clone())))
     };
     let mut c = conn.lock();
     let ended = match outcome {
@@ -276,7 +277,7 @@ fn body_follows(conn: &Conn) -> bool {
     }
 }
 
-fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> {
+fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) -> RequestInfo<'a> {
     RequestInfo {
         cgi: head.environ.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect(),
         script_filename: &head.script_filename,
@@ -299,5 +300,6 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead) -> RequestInfo<'a> 
         handler_script: &head.handler_script,
         // A daemon has no request_rec to hand out (mod_wsgi passes none either).
         apache_request: None,
+        daemon: Some(DaemonArrival { queue_start: head.queue_start, daemon_start, connects: head.daemon_connects, restarts: head.daemon_restarts }),
     }
 }

@@ -181,6 +181,7 @@ pub fn end_all(main: *mut ffi::PyThreadState) {
                 ffi::PyThreadState_Delete(tstate);
             }
             ffi::PyThreadState_Swap(last);
+            run_attached(super::events::process_stopping);
             ffi::Py_EndInterpreter(last);
             ffi::PyThreadState_Swap(main);
         }

@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -17,11 +19,37 @@ pub struct RequestContext {
     pub io: Mutex<Option<Box<dyn RequestIo>>>,
     pub response: Mutex<ResponseState>,
     pub script: String,
+    pub counters: Counters,
+}
+
+/// Reads and writes of the request's bodies, for the request_finished event.
+#[derive(Default)]
+pub struct Counters {
+    pub input_reads: AtomicU64,
+    pub input_length: AtomicU64,
+    pub input_micros: AtomicU64,
+    pub output_writes: AtomicU64,
+    pub output_micros: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one read of `bytes` that started at `since`.
+    pub fn read(&self, bytes: usize, since: Instant) {
+        self.input_reads.fetch_add(1, Ordering::Relaxed);
+        self.input_length.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.input_micros.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one write that started at `since`.
+    pub fn wrote(&self, since: Instant) {
+        self.output_writes.fetch_add(1, Ordering::Relaxed);
+        self.output_micros.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
 }
 
 impl RequestContext {
     pub fn new(io: Box<dyn RequestIo>, script: String) -> Arc<Self> {
-        Arc::new(RequestContext { io: Mutex::new(Some(io)), response: Mutex::new(ResponseState::default()), script })
+        Arc::new(RequestContext { io: Mutex::new(Some(io)), response: Mutex::new(ResponseState::default()), script, counters: Counters::default() })
     }
 
     /// Logs in the request's context while it lasts, else against the server.

@@ -55,8 +55,10 @@ impl Buffered {
         let old = self.data.len();
         self.data.reserve(want.max(1));
         let spare = &mut self.data.spare_capacity_mut()[..want.max(1)];
+        let since = std::time::Instant::now();
         let result = io.read_body(spare);
         if let Ok(n) = result {
+            context.counters.read(n, since);
             // SAFETY: read_body initialised the first n bytes of the spare capacity.
             unsafe { self.data.set_len(old + n) };
         }
@@ -116,7 +118,12 @@ impl InputStream {
                 let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
                 let mut filled = 0;
                 while filled < buf.len() {
-                    match io.read_body(&mut buf[filled..]) {
+                    let since = std::time::Instant::now();
+                    let read = io.read_body(&mut buf[filled..]);
+                    if let Ok(k) = read {
+                        self.context.counters.read(k, since);
+                    }
+                    match read {
                         Ok(0) => return Ok((filled, true)),
                         Ok(k) => filled += k,
                         Err(e) => return Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),

@@ -68,6 +68,7 @@ pub fn start(options: &Options) -> Result<(), String> {
         return Ok(());
     }
     super::script::set_fold_paths(options.fold_script_paths);
+    super::events::process_started();
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
     // released by PyConfig_Clear; strings passed are NUL-terminated and copied.
     unsafe {
@@ -201,6 +202,7 @@ fn install_mod_wsgi_module(py: Python<'_>, options: &Options, application_group:
     module.setattr("application_group", application_group)?;
     module.setattr("maximum_processes", options.maximum_processes)?;
     module.setattr("threads_per_process", options.threads_per_process)?;
+    super::events::install(&module)?;
     py.import("sys")?.getattr("modules")?.set_item("mod_wsgi", module)?;
     Ok(())
 }
@@ -252,6 +254,7 @@ pub fn stop() {
     // once the MPM has joined its workers.
     unsafe {
         ffi::PyEval_RestoreThread(state);
+        super::events::process_stopping(Python::assume_attached());
         super::application_groups::end_all(state);
         if ffi::Py_FinalizeEx() < 0 {
             server_log(Level::Error, "mod_wsgi: errors while finalising Python");

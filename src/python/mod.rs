@@ -6,6 +6,7 @@
 pub mod access;
 pub mod application_groups;
 mod context;
+mod events;
 mod file_wrapper;
 mod input;
 pub mod interpreter;
@@ -19,7 +20,7 @@ use std::io;
 use std::mem::MaybeUninit;
 
 pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
-pub use wsgi::{MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
+pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
 
 /// Error-log severity, as httpd names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

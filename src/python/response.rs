@@ -136,6 +136,7 @@ impl StartResponse {
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             .map(|(_, v)| v.trim().parse::<u64>().map_err(|_| PyValueError::new_err(format!("invalid content length '{v}'"))))
             .transpose()?;
+        super::events::response_started(py, &self.context, &line, response_headers, exc_info);
         let mut state = self.context.response.lock();
         state.status = Some(status);
         state.headers = headers;

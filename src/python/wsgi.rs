@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::context::{Current, RequestContext};
+use super::events::Tracked;
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::log_stream::{LogStream, type_name};
@@ -48,6 +49,18 @@ pub struct RequestInfo<'a> {
     /// WSGIPassApacheRequest On, in an Apache child: the request_rec's address,
     /// for C extensions that use Apache's API; valid while the request runs.
     pub apache_request: Option<usize>,
+    /// In a daemon: how the request got there, for the request_started event.
+    pub daemon: Option<DaemonArrival>,
+}
+
+/// When an Apache child sent a request to this daemon and when the daemon
+/// took it (µs), with the connection attempts and resends it needed.
+#[derive(Clone, Copy, Default)]
+pub struct DaemonArrival {
+    pub queue_start: i64,
+    pub daemon_start: i64,
+    pub connects: u32,
+    pub restarts: u32,
 }
 
 /// Requests this process has started, for mod_wsgi.total_requests.
@@ -190,8 +203,24 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
         );
         return (Outcome::NoApplication, None);
     };
-    let result = environ(py, info, context, errors)
-        .and_then(|environ| app.call1((environ, StartResponse::new(context.clone()))));
+    let counts = count_request();
+    let environ = match environ(py, info, context, errors, counts) {
+        Ok(environ) => environ,
+        Err(err) => return (failure(py, context, err), None),
+    };
+    let (tracked, app) = Tracked::begin(py, context, info, counts.0, &environ, app);
+    let result = app.call1((environ, StartResponse::new(context.clone())));
+    let outcome = respond_with(py, context, &tracked, result);
+    tracked.end(py, context);
+    outcome
+}
+
+/// Sends what the application returned, and closes it.
+fn respond_with(py: Python<'_>, context: &Arc<RequestContext>, tracked: &Tracked, result: PyResult<Bound<'_, PyAny>>) -> (Outcome, Option<Buffered>) {
+    let failure = |err: PyErr| {
+        tracked.exception(py, context, &err);
+        failure(py, context, err)
+    };
     match result {
         Ok(result) => {
             let buffered = buffer_small(context, &result);
@@ -202,7 +231,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
             };
             let closed = close(&result);
             match (buffered, outcome, closed) {
-                (Err(err), _, _) => (failure(py, context, err), None),
+                (Err(err), _, _) => (failure(err), None),
                 // The response is complete: a failing close() is logged, as it
                 // would be had the response already gone out.
                 (Ok(Some(buffered)), _, closed) => {
@@ -212,10 +241,10 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
                     (Outcome::Sent, Some(buffered))
                 }
                 (Ok(None), Ok(outcome), Ok(())) => (outcome, None),
-                (Ok(None), Err(err), _) | (Ok(None), Ok(_), Err(err)) => (failure(py, context, err), None),
+                (Ok(None), Err(err), _) | (Ok(None), Ok(_), Err(err)) => (failure(err), None),
             }
         }
-        Err(err) => (failure(py, context, err), None),
+        Err(err) => (failure(err), None),
     }
 }
 
@@ -249,6 +278,7 @@ fn buffer_small(context: &RequestContext, result: &Bound<'_, PyAny>) -> PyResult
     // PEP 3333: no headers until there is a body or the application has returned.
     let headers = take_headers(context)?;
     context.response.lock().body_sent = body.len() as u64;
+    context.counters.wrote(std::time::Instant::now());
     Ok(Some(Buffered { headers, body }))
 }
 
@@ -271,7 +301,7 @@ pub(super) fn log_exception(py: Python<'_>, context: &RequestContext, err: PyErr
     log_traceback(py, context, &err);
 }
 
-fn log_traceback(py: Python<'_>, context: &RequestContext, err: &PyErr) {
+pub(super) fn log_traceback(py: Python<'_>, context: &RequestContext, err: &PyErr) {
     let formatted = py
         .import("traceback")
         .and_then(|tb| tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py))))
@@ -293,7 +323,8 @@ pub(super) fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
-fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'py, LogStream>) -> PyResult<Bound<'py, PyDict>> {
+/// The environ; `counts` is (thread id, its earlier requests, the process's earlier requests).
+fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'py, LogStream>, counts: (u64, u64, u64)) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     for (name, value) in &info.cgi {
         env.set_item(text(py, name), text(py, value))?;
@@ -326,7 +357,7 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
         let value = info.cgi.iter().find(|(k, _)| *k == cgi).map_or(&b""[..], |(_, v)| v);
         env.set_item(key, text(py, value))?;
     }
-    let (thread_id, thread_requests, total_requests) = count_request();
+    let (thread_id, thread_requests, total_requests) = counts;
     env.set_item("mod_wsgi.request_id", &info.request_id)?;
     env.set_item("mod_wsgi.request_start", info.request_start.to_string())?;
     env.set_item("mod_wsgi.script_start", now_micros().to_string())?;
@@ -420,12 +451,15 @@ pub fn send_chunk(py: Python<'_>, context: &RequestContext, data: &[u8], flush: 
     if data.is_empty() && headers.is_none() {
         return Ok(());
     }
-    with_io(py, context, |io| {
+    let since = std::time::Instant::now();
+    let sent = with_io(py, context, |io| {
         if let Some((code, line, headers)) = &headers {
             io.send_headers(*code, line, headers)?;
         }
         io.write_body(data, flush)
-    })
+    });
+    context.counters.wrote(since);
+    sent
 }
 
 /// Ends the body, sending the headers if no chunk carried them.
