@@ -124,6 +124,7 @@ fn process_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(metrics)
 }
 
+#[derive(Default)]
 struct Usage {
     user: f64,
     system: f64,
@@ -160,7 +161,15 @@ pub struct Tracked {
 
 /// The interpreter's mod_wsgi module (present unless an application removed it).
 fn module(py: Python<'_>) -> Option<Bound<'_, PyModule>> {
-    py.import("sys").ok()?.getattr("modules").ok()?.get_item("mod_wsgi").ok()?.cast_into::<PyModule>().ok()
+    // (Not interned: a cached string would be shared between interpreters.)
+    let name = PyString::new(py, "mod_wsgi");
+    // SAFETY: a lookup in the current interpreter's sys.modules; returns a new
+    // reference or NULL (with an exception only on a broken sys.modules).
+    let found = unsafe { Bound::from_owned_ptr_or_opt(py, pyo3::ffi::PyImport_GetModule(name.as_ptr())) };
+    if found.is_none() {
+        let _ = PyErr::take(py);
+    }
+    found?.cast_into::<PyModule>().ok()
 }
 
 fn callbacks<'py>(module: &Bound<'py, PyModule>) -> Option<Bound<'py, PyList>> {
@@ -240,7 +249,8 @@ impl Tracked {
             id: id.unbind(),
             started: Instant::now(),
             application_start,
-            cpu: resource_usage(libc::RUSAGE_THREAD),
+            // Only request_finished's subscribers want the thread's CPU time.
+            cpu: if callbacks.is_some() { resource_usage(libc::RUSAGE_THREAD) } else { Usage::default() },
             thread_id,
         };
         (tracked, application)
