@@ -100,3 +100,27 @@ fn shutdown_subscribers_hear_process_stopping() {
     assert!(log.matches("EVENT process_stopping shutdown_reason").count() >= 2, "{log}");
     assert!(log.matches("SHUTDOWN process_stopping shutdown_reason").count() >= 2, "{log}");
 }
+
+#[test]
+fn a_failing_subscriber_is_logged_and_the_request_goes_on() {
+    let app = b"import mod_wsgi\n\
+def handler(name, **event):\n    raise KeyError('marker-' + name)\n\
+mod_wsgi.subscribe_events(handler)\n\
+def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok']\n";
+    let mut s = server()
+        .file("failing.wsgi", app)
+        .config(
+            "WSGIDaemonProcess g threads=1\n\
+             WSGIScriptAlias /d @DIR@/failing.wsgi process-group=g\n\
+             WSGIScriptAlias /e @DIR@/failing.wsgi\n",
+        )
+        .start();
+    assert_eq!(s.get("/d").text(), "ok");
+    assert_eq!(s.get("/e").text(), "ok");
+    for event in ["request_started", "response_started", "request_finished"] {
+        s.expect_log(&format!("KeyError: 'marker-{event}'"));
+    }
+    s.expect_log("): Exception occurred within event callback.");
+    assert!(s.terminate(Duration::from_secs(20)), "{}", s.error_log());
+    s.expect_log("KeyError: 'marker-process_stopping'");
+}

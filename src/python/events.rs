@@ -187,7 +187,7 @@ fn publish(py: Python<'_>, callbacks: &Bound<'_, PyList>, name: &str, event: &Bo
                 }
             }
             Err(err) => {
-                context.log(super::Level::Error, &format!("mod_wsgi (pid={}): Exception occurred within event handler.", std::process::id()));
+                context.log(super::Level::Error, &format!("mod_wsgi (pid={}): Exception occurred within event callback.", std::process::id()));
                 super::wsgi::log_traceback(py, context, &err);
             }
         }
@@ -342,7 +342,7 @@ pub fn process_stopping(py: Python<'_>) {
             let event = PyDict::new(py);
             let _ = event.set_item("shutdown_reason", "");
             if let Err(err) = callback.call(("process_stopping",), Some(&event)) {
-                super::server_log(super::Level::Error, &format!("mod_wsgi (pid={}): Exception occurred within shutdown handler.", std::process::id()));
+                super::server_log(super::Level::Error, &format!("mod_wsgi (pid={}): Exception occurred within event callback.", std::process::id()));
                 err.display(py);
             }
         }
