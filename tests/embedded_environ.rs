@@ -1,5 +1,6 @@
 //! The WSGI environ in embedded mode: CGI variables, wsgi.* and mod_wsgi.* keys, and the
-//! Authorization header's opt-in, and WSGIPassApacheRequest.
+//! Authorization header's opt-in, WSGIPassApacheRequest, and what other modules set
+//! (SetEnv, SetEnvIf, RewriteRule E=, RequestHeader), in embedded and daemon mode.
 
 mod support;
 
@@ -155,4 +156,33 @@ fn apache_request_is_passed_as_a_capsule_only_when_enabled_and_embedded() {
     assert!(!s.get_kv("/plain").contains_key("apache.request_rec"));
     // A daemon process has no request_rec of Apache's to give.
     assert!(!s.get_kv("/daemon").contains_key("apache.request_rec"));
+}
+
+#[test]
+fn variables_other_modules_set_reach_the_environ_in_both_modes() {
+    // SetEnv (as Django deployments set DJANGO_SETTINGS_MODULE), SetEnvIf,
+    // mod_rewrite's E= flag, and headers mod_headers adds.
+    let s = server()
+        .app("environ.wsgi")
+        .module("env")
+        .module("rewrite")
+        .module("setenvif")
+        .module("headers")
+        .config(
+            "WSGIDaemonProcess g threads=1\n\
+             WSGIScriptAlias /d @DIR@/environ.wsgi process-group=g\n\
+             WSGIScriptAlias /e @DIR@/environ.wsgi\n\
+             SetEnv MY_SETTING hello\n\
+             SetEnvIf User-Agent probe UA_MATCH=1\n\
+             RequestHeader set X-Added yes\n\
+             RewriteEngine On\n\
+             RewriteRule ^/(d|e)/rw - [E=REWRITTEN:yes]\n",
+        )
+        .start();
+    for path in ["/d/rw", "/e/rw"] {
+        let env = parse_kv(&s.request("GET", path, &[("User-Agent", "probe")], b"").text());
+        for (key, value) in [("MY_SETTING", "'hello'"), ("UA_MATCH", "'1'"), ("REWRITTEN", "'yes'"), ("HTTP_X_ADDED", "'yes'")] {
+            assert_eq!(env.get(key).map(String::as_str), Some(value), "{path} {key}");
+        }
+    }
 }
