@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 MODULE := target/release/libmod_wsgi.so
 REFERENCE := /usr/lib/apache2/modules/mod_wsgi.so
-DEBIAN_PACKAGES := apache2 apache2-dev python3-dev python3-venv python3-flask libclang-dev libapache2-mod-wsgi-py3 wrk curl iproute2
+DEBIAN_PACKAGES := apache2 apache2-dev python3-dev python3-venv python3-flask libclang-dev libapache2-mod-wsgi-py3 wrk curl iproute2 openssl
 RUN_PORT ?= 8000
 RUN_DIR ?= /tmp/mod_wsgi-rs-run
 EXPRESS := target/release/mod_wsgi-express

@@ -121,7 +121,7 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
 
     complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
-    let mut url_scheme = if cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" };
+    let mut url_scheme = url_scheme(&mut cgi);
     crate::trusted_proxies::apply(&mut cgi, &mut url_scheme, &settings.trusted_proxy_headers, settings.trusted_proxies.as_deref());
     if let Some(group) = daemon {
         let mut head = RequestHead {
@@ -316,6 +316,16 @@ fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<O
             Err(http(ffi::HTTP_SERVICE_UNAVAILABLE))
         }
     }
+}
+
+/// wsgi.url_scheme: https when Apache says so (REQUEST_SCHEME), or when
+/// HTTPS is "on" or "1": mod_ssl sets it, and admins behind a proxy that
+/// ends TLS write `SetEnv HTTPS on`. HTTPS itself is not passed on, as
+/// mod_wsgi drops it.
+fn url_scheme(cgi: &mut Vec<(&[u8], &[u8])>) -> &'static str {
+    let https_var = cgi.iter().any(|(k, v)| *k == b"HTTPS" && (v.eq_ignore_ascii_case(b"on") || *v == b"1"));
+    cgi.retain(|(k, _)| *k != b"HTTPS");
+    if https_var || cgi.iter().any(|(k, v)| *k == b"REQUEST_SCHEME" && *v == b"https") { "https" } else { "http" }
 }
 
 /// What mod_wsgi changes in the CGI variables: HTTP_AUTHORIZATION with

@@ -1,6 +1,7 @@
 //! The WSGI environ in embedded mode: CGI variables, wsgi.* and mod_wsgi.* keys, and the
 //! Authorization header's opt-in, WSGIPassApacheRequest, and what other modules set
-//! (SetEnv, SetEnvIf, RewriteRule E=, RequestHeader), in embedded and daemon mode.
+//! (SetEnv, SetEnvIf, RewriteRule E=, RequestHeader) and wsgi.url_scheme over TLS or with
+//! `SetEnv HTTPS`, in embedded and daemon mode.
 
 mod support;
 
@@ -185,4 +186,73 @@ fn variables_other_modules_set_reach_the_environ_in_both_modes() {
             assert_eq!(env.get(key).map(String::as_str), Some(value), "{path} {key}");
         }
     }
+}
+
+#[test]
+fn https_sets_the_url_scheme_and_is_not_passed_on() {
+    // `SetEnv HTTPS on` (or 1) is how a server behind a TLS-ending proxy says
+    // so; other values do not count. mod_wsgi drops HTTPS from the environ.
+    let mut config = String::from("WSGIDaemonProcess g threads=1\n");
+    for (name, value) in [("on", "on"), ("one", "1"), ("upper", "ON"), ("off", "off"), ("yes", "yes")] {
+        config += &format!(
+            "WSGIScriptAlias /d-{name} @DIR@/environ.wsgi process-group=g\n\
+             WSGIScriptAlias /e-{name} @DIR@/environ.wsgi\n\
+             <LocationMatch ^/[de]-{name}>\n  SetEnv HTTPS {value}\n</LocationMatch>\n"
+        );
+    }
+    let s = server().app("environ.wsgi").module("env").config(&config).start();
+    for (name, scheme) in [("on", "https"), ("one", "https"), ("upper", "https"), ("off", "http"), ("yes", "http")] {
+        for mode in ["d", "e"] {
+            let env = s.get_kv(&format!("/{mode}-{name}"));
+            assert_eq!(env["wsgi.url_scheme"], format!("'{scheme}'"), "{mode}-{name}");
+            assert!(!env.contains_key("HTTPS"), "{mode}-{name}");
+        }
+    }
+}
+
+#[test]
+fn requests_over_tls_have_the_https_scheme() {
+    let (cert, key) = self_signed_certificate();
+    let s = server()
+        .app("environ.wsgi")
+        .file("cert.pem", &cert)
+        .file("key.pem", &key)
+        .module("socache_shmcb")
+        .module("ssl")
+        .config(
+            "SSLEngine on\n\
+             SSLCertificateFile @DIR@/cert.pem\n\
+             SSLCertificateKeyFile @DIR@/key.pem\n\
+             WSGIDaemonProcess g threads=1\n\
+             WSGIScriptAlias /d @DIR@/environ.wsgi process-group=g\n\
+             WSGIScriptAlias /e @DIR@/environ.wsgi\n",
+        )
+        .start();
+    for path in ["/d", "/e"] {
+        let out = std::process::Command::new("curl")
+            .args(["-sSk", &format!("https://127.0.0.1:{}{path}", s.port())])
+            .output()
+            .expect("curl runs");
+        let env = parse_kv(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(env.get("wsgi.url_scheme").map(String::as_str), Some("'https'"), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(env.get("REQUEST_SCHEME").map(String::as_str), Some("'https'"), "{path}");
+        assert!(!env.contains_key("HTTPS"), "{path}");
+    }
+}
+
+/// A throwaway certificate for 127.0.0.1 and its key (PEM), made with openssl.
+fn self_signed_certificate() -> (Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("mod_wsgi-test-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let pair = (std::fs::read(dir.join("cert.pem")).unwrap(), std::fs::read(dir.join("key.pem")).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    pair
 }
