@@ -185,6 +185,12 @@ fn request_details_travel_to_the_daemon() {
     for key in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper"] {
         assert!(env.contains_key(key), "{key} missing: {env:#?}");
     }
+    // How the request reached the daemon: sent (queue_start) after it arrived,
+    // taken by the daemon after that, on one connection, never sent again.
+    assert_eq!((env["mod_wsgi.daemon_connects"].as_str(), env["mod_wsgi.daemon_restarts"].as_str()), ("'1'", "'0'"));
+    let micros = |key: &str| env[key].trim_matches('\'').parse::<i64>().unwrap_or_else(|_| panic!("{key}: {}", env[key]));
+    assert!(micros("mod_wsgi.request_start") <= micros("mod_wsgi.queue_start"));
+    assert!(micros("mod_wsgi.queue_start") <= micros("mod_wsgi.daemon_start"));
 }
 
 #[test]

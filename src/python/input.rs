@@ -11,7 +11,7 @@ use super::context::RequestContext;
 
 const CHUNK: usize = 64 * 1024;
 
-#[pyclass(frozen, module = "mod_wsgi")]
+#[pyclass(frozen, module = "mod_wsgi", name = "Input")]
 pub struct InputStream {
     context: Arc<RequestContext>,
     state: Mutex<Buffered>,

@@ -360,6 +360,12 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     let (thread_id, thread_requests, total_requests) = counts;
     env.set_item("mod_wsgi.request_id", &info.request_id)?;
     env.set_item("mod_wsgi.request_start", info.request_start.to_string())?;
+    if let Some(daemon) = &info.daemon {
+        env.set_item("mod_wsgi.queue_start", daemon.queue_start.to_string())?;
+        env.set_item("mod_wsgi.daemon_start", daemon.daemon_start.to_string())?;
+        env.set_item("mod_wsgi.daemon_connects", daemon.connects.to_string())?;
+        env.set_item("mod_wsgi.daemon_restarts", daemon.restarts.to_string())?;
+    }
     env.set_item("mod_wsgi.script_start", now_micros().to_string())?;
     env.set_item("mod_wsgi.thread_id", thread_id)?;
     env.set_item("mod_wsgi.thread_requests", thread_requests)?;
