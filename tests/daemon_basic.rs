@@ -1,7 +1,8 @@
 //! Daemon mode basics: WSGIDaemonProcess + WSGIProcessGroup (or process-group= of
 //! WSGIScriptAlias) run the app in a separate process forked by the Apache parent; the
 //! environ, request bodies, responses, streaming, file_wrapper, close() and errors all cross
-//! the hop between the Apache child and the daemon intact.
+//! the hop between the Apache child and the daemon intact; a Status header and a local
+//! Location on a 200 act as for a CGI script there.
 
 mod support;
 
@@ -360,4 +361,41 @@ fn error_override_lets_apache_answer_application_errors() {
     assert_ne!(off.text().trim(), "apache-error-page");
     // Successful responses pass through either way.
     assert_eq!(s.get("/on/info").status, 200);
+}
+
+#[test]
+fn daemon_responses_honour_cgi_location_and_status_headers() {
+    let s = server()
+        .app("cgi_style.wsgi")
+        .file("htdocs/static.txt", b"static file\n")
+        .config(
+            "WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /d @DIR@/cgi_style.wsgi process-group=g\n\
+             WSGIScriptAlias /e @DIR@/cgi_style.wsgi\n",
+        )
+        .start();
+    // A 200 with a local Location: Apache serves that path instead, as a GET
+    // (mod_wsgi's way of handing file serving to Apache).
+    for method in ["GET", "POST"] {
+        let r = s.request(method, "/d/?static", &[], b"abc");
+        assert_eq!((r.status, r.text().as_str()), (200, "static file\n"), "{method}");
+        assert_eq!(r.header("X-From-App"), None);
+        let r = s.request(method, "/d/?app", &[], b"abc");
+        assert_eq!(r.text(), "GET None /d/", "{method}");
+    }
+    // Not local, or not a 200: an ordinary header.
+    let r = s.get("/d/?absolute");
+    assert_eq!((r.status, r.header("Location"), r.text().as_str()), (200, Some("http://example.com/x"), "from app"));
+    let r = s.get("/d/?created");
+    assert_eq!((r.status, r.header("Location")), (201, Some("/static.txt")));
+    // A Status header sets the status.
+    let r = s.raw_all(b"GET /d/?status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let text = String::from_utf8_lossy(&r);
+    assert!(text.starts_with("HTTP/1.1 404 Nope\r\n") && !text.contains("\r\nStatus:"), "{text}");
+    assert_eq!(s.get("/d/?bad-status").status, 500);
+    // Embedded mode has no such hop: both stay headers.
+    let r = s.get("/e/?static");
+    assert_eq!((r.status, r.header("Location"), r.text().as_str()), (200, Some("/static.txt"), "from app"));
+    let r = s.get("/e/?status");
+    assert_eq!((r.status, r.header("Status")), (200, Some("404 Nope")));
 }

@@ -327,6 +327,21 @@ impl Request {
         Ok(())
     }
 
+    /// Has Apache serve `location` (a local path, perhaps with a query) in
+    /// place of this request, as a GET without a body: a CGI local redirect.
+    pub fn internal_redirect_as_get(&mut self, location: &str) {
+        let pool = self.pool();
+        let r = self.raw.as_ptr();
+        // SAFETY: the method is a static string and the location is copied
+        // into the request pool; httpd runs the redirect on this thread.
+        unsafe {
+            (*r).method = c"GET".as_ptr();
+            (*r).method_number = ffi::M_GET as c_int;
+            ffi::apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
+            ffi::ap_internal_redirect_handler(pool::pstrdup(pool, location.as_bytes()), r);
+        }
+    }
+
     /// Sets the timeout that bounds each write to the client, returning the
     /// one the connection had (microseconds, as APR counts them).
     pub fn swap_client_timeout(&self, micros: i64) -> Option<i64> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::cgi_response;
 use super::protocol::{self, RequestHead, ResponseFrame};
 use super::supervisor::Group;
 use crate::apache::ffi;
@@ -279,12 +280,14 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
             }
         };
-        let sent = match frame {
-            ResponseFrame::Start { status, .. } if target.error_override && status >= 400 => {
-                // Apache answers instead: the application's body is read and dropped.
-                let reusable = skip_response(input).is_ok();
-                return Some((status as c_int, reusable));
+        let frame = match frame {
+            ResponseFrame::Start { mut status, mut status_line, mut headers } => {
+                cgi_response::apply_status_header(&mut status, &mut status_line, &mut headers);
+                ResponseFrame::Start { status, status_line, headers }
             }
+            frame => frame,
+        };
+        let sent = match frame {
             ResponseFrame::Start { headers, .. } if oversized_header(&headers, group.config.header_buffer_size) => {
                 req.log_error(&format!(
                     "mod_wsgi (pid={}): Truncated or oversized response headers received from daemon process '{}': {}",
@@ -293,6 +296,18 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                     String::from_utf8_lossy(req.filename())
                 ));
                 return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
+            }
+            ResponseFrame::Start { status, .. } if target.error_override && status >= 400 => {
+                // Apache answers instead: the application's body is read and dropped.
+                let reusable = skip_response(input).is_ok();
+                return Some((status as c_int, reusable));
+            }
+            ResponseFrame::Start { status, headers, .. } if cgi_response::local_redirect(status, &headers).is_some() => {
+                // Apache serves the path instead; the application's body is dropped.
+                let reusable = skip_response(input).is_ok();
+                let location = cgi_response::local_redirect(status, &headers).unwrap_or("/").to_owned();
+                req.internal_redirect_as_get(&location);
+                return Some((ffi::OK as c_int, reusable));
             }
             ResponseFrame::Start { status, status_line, headers } => {
                 started = true;

@@ -1,6 +1,7 @@
 //! Daemon mode: WSGIDaemonProcess groups run applications in processes of
 //! their own, which Apache's children reach over a UNIX socket.
 
+mod cgi_response;
 pub(crate) mod client;
 mod connection;
 mod monitor;
