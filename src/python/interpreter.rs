@@ -72,6 +72,19 @@ pub fn start(options: &Options) -> Result<(), String> {
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
     // released by PyConfig_Clear; strings passed are NUL-terminated and copied.
     unsafe {
+        // Python runs in the locale Apache was started with (Debian's
+        // envvars give LANG=C), as under the C module: no C.UTF-8 coercion
+        // (which would also put LC_CTYPE into os.environ) and no UTF-8 mode.
+        // lang= / locale= of a daemon group, or Apache's own LANG, choose.
+        let mut pre = std::mem::MaybeUninit::<ffi::PyPreConfig>::zeroed();
+        ffi::PyPreConfig_InitPythonConfig(pre.as_mut_ptr());
+        let pre = pre.assume_init_mut();
+        pre.coerce_c_locale = 0;
+        pre.utf8_mode = 0;
+        let status = ffi::Py_PreInitialize(pre);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err("Python failed to pre-initialise".into());
+        }
         let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
         ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
         let config = config.assume_init_mut();
@@ -125,6 +138,9 @@ pub fn start(options: &Options) -> Result<(), String> {
             let set = py.import("os").and_then(|os| os.getattr("environ")).and_then(|env| env.set_item("PYTHON_EGG_CACHE", eggs));
             set.map_err(|e| describe(py, &e))?;
         }
+        // threading takes the thread that first imports it for the main
+        // thread: let that be this one, not whichever request comes first.
+        py.import("threading").map_err(|e| describe(py, &e))?;
         configure_interpreter(py, "")
     });
     // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
