@@ -341,7 +341,7 @@ fn setup_server_writes_a_configuration_apache_accepts() {
         "WSGIRestrictEmbedded On\n",
         "WSGIPassAuthorization On\n",
         "WSGIDaemonProcess 127.0.0.1:8765 processes=2 threads=3 display-name=%{GROUP} \
-         maximum-requests=100 request-timeout=60 queue-timeout=45\n",
+         lang=C.UTF-8 locale=C.UTF-8 maximum-requests=100 request-timeout=60 queue-timeout=45\n",
         &format!(
             "WSGIScriptAlias / \"{}\" process-group=127.0.0.1:8765 application-group=%{{GLOBAL}}\n",
             script.display()

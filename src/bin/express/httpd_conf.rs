@@ -110,8 +110,10 @@ pub fn render(o: &Options, l: &Layout) -> String {
 
 /// The `WSGIDaemonProcess` line of the application's group.
 fn daemon_process(o: &Options) -> String {
+    // A UTF-8 locale, as mod_wsgi-express gives its daemons (Apache itself
+    // runs with LANG=C); C.UTF-8 exists on every Debian system.
     let mut s = format!(
-        "WSGIDaemonProcess {} processes={} threads={} display-name=%{{GROUP}}",
+        "WSGIDaemonProcess {} processes={} threads={} display-name=%{{GROUP}} lang=C.UTF-8 locale=C.UTF-8",
         o.group_name(),
         o.processes,
         o.threads
@@ -174,7 +176,7 @@ mod tests {
         assert!(c.contains("WSGIRestrictEmbedded On\n"));
         assert!(c.contains(
             "WSGIDaemonProcess 127.0.0.1:8000 processes=2 threads=5 display-name=%{GROUP} \
-             python-path=\"/a:/b\" maximum-requests=5 request-timeout=60 queue-timeout=45\n"
+             lang=C.UTF-8 locale=C.UTF-8 python-path=\"/a:/b\" maximum-requests=5 request-timeout=60 queue-timeout=45\n"
         ));
         assert!(c.contains(
             "WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=127.0.0.1:8000 application-group=%{GLOBAL}\n"
