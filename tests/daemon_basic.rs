@@ -269,6 +269,10 @@ fn exception_gives_500_with_the_traceback_in_the_main_error_log() {
     let r = s.get("/d/error");
     assert_eq!(r.status, 500);
     s.expect_log("RuntimeError: marker-daemon-exception");
+    // Each line names the client, as the C module's daemon logs do.
+    let log = s.error_log();
+    let line = log.lines().find(|l| l.ends_with("RuntimeError: marker-daemon-exception")).unwrap();
+    assert!(line.contains("] [remote 127.0.0.1:"), "{line}");
     let log = s.error_log();
     assert!(log.contains("Traceback (most recent call last):"), "{log}");
     assert!(

@@ -42,11 +42,16 @@ pub struct Connection {
 }
 
 /// The WSGI layer's view of a request arriving through the group socket.
-pub struct DaemonIo(pub Arc<Mutex<Connection>>);
+pub struct DaemonIo {
+    pub conn: Arc<Mutex<Connection>>,
+    /// `[remote ip:port] `, which starts the request's log lines (the daemon
+    /// has no connection of Apache's to name the client, as the C module's does).
+    pub log_prefix: String,
+}
 
 impl RequestIo for DaemonIo {
     fn read_body(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize> {
-        let c = &mut *self.0.lock();
+        let c = &mut *self.conn.lock();
         for byte in buf.iter_mut() {
             byte.write(0);
         }
@@ -56,13 +61,13 @@ impl RequestIo for DaemonIo {
     }
 
     fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> std::io::Result<()> {
-        let mut c = self.0.lock();
+        let mut c = self.conn.lock();
         c.started = true;
         Ok(protocol::write_response_start(&mut c.writer, status, status_line, headers)?)
     }
 
     fn write_body(&mut self, data: &[u8], flush: bool) -> std::io::Result<()> {
-        let mut c = self.0.lock();
+        let mut c = self.conn.lock();
         protocol::write_response_data(&mut c.writer, data)?;
         if flush { c.writer.flush() } else { Ok(()) }
     }
@@ -85,7 +90,7 @@ impl RequestIo for DaemonIo {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        let mut c = self.0.lock();
+        let mut c = self.conn.lock();
         if c.stopping.load(Ordering::Acquire) {
             protocol::write_response_end_close(&mut c.writer)?;
         } else {
@@ -95,6 +100,6 @@ impl RequestIo for DaemonIo {
     }
 
     fn log(&self, level: Level, msg: &str) {
-        log::server(level, msg);
+        log::server(level, &format!("{}{msg}", self.log_prefix));
     }
 }

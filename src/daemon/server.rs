@@ -248,7 +248,7 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         if !group.config.startup_timeout.is_zero() {
             monitor::application_wanted(&group.config.name);
         }
-        python::run(&request_info(group, &head, daemon_start), Box::new(DaemonIo(conn.clone())))
+        python::run(&request_info(group, &head, daemon_start), Box::new(DaemonIo { conn: conn.clone(), log_prefix: log_prefix(&head) }))
     };
     let mut c = conn.lock();
     let ended = match outcome {
@@ -275,6 +275,12 @@ fn body_follows(conn: &Conn) -> bool {
         Ok(buf) => buf.first() != Some(&(protocol::FrameKind::BodyEnd as u8)),
         Err(_) => true,
     }
+}
+
+/// `[remote ip:port] ` for the request's log lines.
+fn log_prefix(head: &RequestHead) -> String {
+    let var = |name: &[u8]| head.environ.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+    format!("[remote {}:{}] ", var(b"REMOTE_ADDR"), var(b"REMOTE_PORT"))
 }
 
 fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) -> RequestInfo<'a> {
