@@ -1,5 +1,6 @@
 //! Python lives in each Apache child: started there, and finalised (atexit
-//! handlers run) when the child exits on a graceful restart or a stop.
+//! handlers run) when the child exits on a graceful restart or a stop; the info-level log
+//! lines of each step.
 
 mod support;
 
@@ -85,4 +86,41 @@ fn stop_ends_sub_interpreters_and_runs_their_atexit_handlers() {
         assert!(clean, "Apache needed killing to stop:\n{log}");
         assert!(!log.contains("still did not exit"), "{log}");
     }
+}
+
+#[test]
+fn info_log_tells_each_step_of_an_interpreters_life() {
+    let mut s = server()
+        .app("hello.wsgi")
+        .log_level("info")
+        .config(
+            "WSGIDaemonProcess g threads=2\n\
+             WSGIScriptAlias /d @DIR@/hello.wsgi process-group=g\n\
+             WSGIScriptAlias /e @DIR@/hello.wsgi\n",
+        )
+        .start();
+    assert_eq!(s.get("/d").status, 200);
+    assert_eq!(s.get("/e").status, 200);
+    assert!(s.terminate(Duration::from_secs(20)), "{}", s.error_log());
+    let port = s.port();
+    // In the Apache child and in the daemon: the lines the C module writes.
+    for line in [
+        "): Initializing Python.".to_string(),
+        "): Attach interpreter ''.".to_string(),
+        format!("): Create interpreter '127.0.0.1:{port}|/e'."),
+        format!("): Create interpreter '127.0.0.1:{port}|/d'."),
+        "): Destroying interpreters.".to_string(),
+        format!("): Destroy interpreter '127.0.0.1:{port}|/d'."),
+        format!("): End interpreter '127.0.0.1:{port}|/d'."),
+        "): Starting process 'g' with uid=33, gid=33 and threads=2.".to_string(),
+        "): Shutdown requested 'g'.".to_string(),
+        "): Stopping process 'g'.".to_string(),
+        "): Process 'g' to be deregistered, as server is restarting or being shutdown.".to_string(),
+        "): Process 'g' has been deregistered and will no longer be monitored.".to_string(),
+    ] {
+        s.expect_log(&line);
+    }
+    let log = s.error_log();
+    assert_eq!(log.matches("): Initializing Python.").count(), 2, "{log}");
+    assert_eq!(log.matches("has been deregistered").count(), 1, "{log}");
 }

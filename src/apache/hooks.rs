@@ -120,7 +120,6 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
             threads_per_process: mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) as u32,
             ..crate::interpreter_options::for_server(config)
         };
-        log::server(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
         match python::interpreter::start(&options) {
             Ok(()) => {
                 // WSGIDestroyInterpreter Off: the child exits without finalising Python.

@@ -41,10 +41,6 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         threads_per_process: config.threads.max(1),
         ..server
     };
-    if let Err(msg) = python::interpreter::start(&options) {
-        log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));
-        return 1;
-    }
     log::server(
         Level::Info,
         &format!(
@@ -56,8 +52,13 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
             config.threads
         ),
     );
+    if let Err(msg) = python::interpreter::start(&options) {
+        log::server(Level::Error, &format!("mod_wsgi (pid={}): {msg}", std::process::id()));
+        return 1;
+    }
     crate::preload::run(&group.configs, &config.name);
     let code = server::serve(group);
+    log::server(Level::Info, &format!("mod_wsgi (pid={}): Stopping process '{}'.", std::process::id(), config.name));
     if group.server.destroy_interpreter() {
         python::interpreter::stop();
     }

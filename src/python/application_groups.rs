@@ -71,6 +71,7 @@ fn interpreter_for(group: &str) -> usize {
     if let Some(&interp) = table.get(group) {
         return interp;
     }
+    super::server_log(super::Level::Info, &format!("mod_wsgi (pid={}): Create interpreter '{group}'.", std::process::id()));
     let main = interpreter::thread_state();
     // SAFETY: this thread's main-interpreter state takes the GIL; Py_NewInterpreter
     // then makes a new interpreter and its first thread state current.
@@ -161,9 +162,11 @@ fn trampoline(interp: usize) -> usize {
 /// GIL held by `main`, the thread state that started Python, before Python
 /// is finalised; threads that used the interpreters have finished.
 pub fn end_all(main: *mut ffi::PyThreadState) {
-    let interps: Vec<usize> = INTERPRETERS.lock().take().map(|t| t.into_values().collect()).unwrap_or_default();
+    let interps: Vec<(String, usize)> = INTERPRETERS.lock().take().map(|t| t.into_iter().collect()).unwrap_or_default();
     let mut states = std::mem::take(&mut *THREAD_STATES.lock());
-    for interp in interps {
+    let pid = std::process::id();
+    for (name, interp) in interps {
+        super::server_log(super::Level::Info, &format!("mod_wsgi (pid={pid}): Destroy interpreter '{name}'."));
         let mine: Vec<*mut ffi::PyThreadState> =
             states.iter().filter(|(i, _)| *i == interp).map(|&(_, t)| t as *mut ffi::PyThreadState).collect();
         states.retain(|(i, _)| *i != interp);
@@ -185,5 +188,6 @@ pub fn end_all(main: *mut ffi::PyThreadState) {
             ffi::Py_EndInterpreter(last);
             ffi::PyThreadState_Swap(main);
         }
+        super::server_log(super::Level::Info, &format!("mod_wsgi (pid={pid}): End interpreter '{name}'."));
     }
 }

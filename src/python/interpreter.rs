@@ -67,6 +67,7 @@ pub fn start(options: &Options) -> Result<(), String> {
     if is_started() {
         return Ok(());
     }
+    server_log(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
     super::script::set_fold_paths(options.fold_script_paths);
     super::events::process_started();
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
@@ -141,6 +142,7 @@ pub fn start(options: &Options) -> Result<(), String> {
         // threading takes the thread that first imports it for the main
         // thread: let that be this one, not whichever request comes first.
         py.import("threading").map_err(|e| describe(py, &e))?;
+        server_log(Level::Info, &format!("mod_wsgi (pid={}): Attach interpreter ''.", std::process::id()));
         configure_interpreter(py, "")
     });
     // SAFETY: the GIL is held by this thread since Py_InitializeFromConfig.
@@ -270,6 +272,7 @@ pub fn stop() {
     // once the MPM has joined its workers.
     unsafe {
         ffi::PyEval_RestoreThread(state);
+        server_log(Level::Info, &format!("mod_wsgi (pid={}): Destroying interpreters.", std::process::id()));
         super::events::process_stopping(Python::assume_attached());
         super::application_groups::end_all(state);
         if ffi::Py_FinalizeEx() < 0 {
