@@ -403,3 +403,21 @@ fn daemon_responses_honour_cgi_location_and_status_headers() {
     let r = s.get("/e/?status");
     assert_eq!((r.status, r.header("Status")), (200, Some("404 Nope")));
 }
+
+#[test]
+fn script_without_the_callable_is_500_in_a_daemon() {
+    // Embedded mode answers 404 (tests/embedded_failures.rs); the C module's
+    // daemon answers 500, and so does ours.
+    let s = server()
+        .app("no_callable.wsgi")
+        .config(
+            "WSGIDaemonProcess g threads=1\n\
+             WSGIScriptAlias /nocall @DIR@/no_callable.wsgi process-group=g\n",
+        )
+        .start();
+    assert_eq!(s.get("/nocall").status, 500);
+    s.expect_log(&format!(
+        "Target WSGI script '{}/no_callable.wsgi' does not contain WSGI application 'application'.",
+        s.dir().display()
+    ));
+}

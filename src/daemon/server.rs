@@ -256,7 +256,8 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         Outcome::Sent => Ok(()),
         Outcome::Aborted => protocol::write_response_abort(&mut c.writer),
         Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.writer),
-        Outcome::NoApplication => protocol::write_response_fail(&mut c.writer, 404),
+        // 404 in embedded mode, but 500 from a daemon, as in the C module.
+        Outcome::NoApplication => protocol::write_response_fail(&mut c.writer, 500),
         Outcome::Failed => protocol::write_response_fail(&mut c.writer, 500),
     };
     // The client sends the whole body before it reads the response, so the
