@@ -98,6 +98,8 @@ fn killed_daemon_is_replaced_and_the_next_request_succeeds() {
     assert_eq!(group_daemons(&s), [new]);
     // And it keeps serving.
     assert_eq!(daemon_pid(&s, "/d"), new);
+    s.expect_log(&format!("mod_wsgi (pid={old}): Process 'g' has died, deregister and restart it."));
+    s.expect_log(&format!("mod_wsgi (pid={old}): Process 'g' terminated by signal 9"));
 }
 
 #[test]
@@ -255,6 +257,25 @@ fn maximum_requests_recycles_the_process() {
     assert_eq!(daemon_pid(&s, "/d"), second);
     assert_eq!(daemon_pid(&s, "/d"), second);
     assert_ne!(daemon_pid(&s, "/d"), second);
+    s.expect_log(&format!("mod_wsgi (pid={first}): Maximum requests reached, triggering immediate shutdown 'g'."));
+    s.expect_log(&format!("mod_wsgi (pid={first}): Exiting process 'g'."));
+    s.expect_log(&format!("mod_wsgi (pid={first}): Process 'g' terminated normally, exit code 0"));
+}
+
+#[test]
+fn a_replaced_daemon_is_stopped_with_the_server() {
+    // After a daemon died and was forked again, a stop still reaches the new one.
+    let mut s = supervised("", "");
+    let old = daemon_pid(&s, "/d");
+    kill("KILL", old);
+    let new = daemon_pid(&s, "/d");
+    assert_ne!(new, old);
+    assert!(s.terminate(Duration::from_secs(20)), "{}", s.error_log());
+    assert!(!process_alive(new));
+    s.expect_log(&format!("mod_wsgi (pid={new}): Process 'g' to be deregistered, as server is restarting or being shutdown."));
+    s.expect_log(&format!("mod_wsgi (pid={new}): Exiting process 'g'."));
+    // The death was not taken for a stop.
+    assert!(!s.error_log().contains(&format!("mod_wsgi (pid={old}): Process 'g' to be deregistered")), "{}", s.error_log());
 }
 
 #[test]

@@ -10,8 +10,8 @@ use super::{ffi, guard, pool};
 /// Why the MPM called back about a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// It exited (and has been reaped).
-    Died,
+    /// It exited (and has been reaped), with this wait status.
+    Died(c_int),
     /// The server is restarting or stopping, or the registration is going away.
     Stop,
     /// Anything else (a health check); nothing to do.
@@ -85,21 +85,23 @@ fn register(watched: *mut Watched) {
     }
 }
 
-unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, _status: c_int) {
+unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
     guard::catch("daemon process maintenance", || {
         let watched = data.cast::<Watched>();
         let event = match reason as u32 {
-            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => Event::Died,
+            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => Event::Died(status),
             ffi::APR_OC_REASON_RESTART | ffi::APR_OC_REASON_UNREGISTER => Event::Stop,
             _ => Event::Other,
         };
-        if event == Event::Died {
-            // SAFETY: a dead process's registration is dropped before it is reforked.
-            unsafe { ffi::apr_proc_other_child_unregister(data) };
-        }
         // SAFETY: `data` is the Watched record registered above, alive with its pool.
         let watched = unsafe { &mut *watched };
         let on_event = std::mem::replace(&mut watched.on_event, Box::new(|_, _| {}));
+        if matches!(event, Event::Died(_)) {
+            // Unregistering calls back at once (UNREGISTER): that call finds
+            // the no-op handler, so a death is not also taken for a stop.
+            // SAFETY: a dead process's registration is dropped before it is reforked.
+            unsafe { ffi::apr_proc_other_child_unregister(data) };
+        }
         on_event(watched, event);
         watched.on_event = on_event;
     });

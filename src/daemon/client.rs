@@ -46,7 +46,7 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, again(head), &target, connect(group), false) {
+        Relayed::Again => match exchange(req, again(req, head), &target, connect(group), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
@@ -55,7 +55,8 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
 }
 
 /// The head of a request about to be sent a second time.
-fn again(head: &mut RequestHead) -> &RequestHead {
+fn again<'h>(req: &Request, head: &'h mut RequestHead) -> &'h RequestHead {
+    req.log_info(&format!("mod_wsgi (pid={}): Connect after WSGI daemon process restart, attempt #{}.", std::process::id(), head.daemon_restarts + 1));
     head.queue_start = crate::daemon::monitor::now_micros();
     head.daemon_connects += 1;
     head.daemon_restarts += 1;

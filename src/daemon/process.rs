@@ -62,6 +62,7 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     if group.server.destroy_interpreter() {
         python::interpreter::stop();
     }
+    log::server(Level::Info, &format!("mod_wsgi (pid={}): Exiting process '{}'.", std::process::id(), config.name));
     code
 }
 

@@ -215,8 +215,7 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         // the daemon. A request without a body is handed back to be sent
         // again; one with a body (already on its way) is run here, on the new
         // code, before the process goes.
-        log::server(Level::Info, &format!("mod_wsgi (pid={}): Restarting daemon process '{}': '{}' changed.", std::process::id(), group.config.name, head.script_filename));
-        stopping.store(true, Ordering::Release);
+        script_changed(group, &head, stopping);
         let c = &mut *conn.lock();
         c.body = BodyCursor::new();
         let _ = c.body.drain(&mut c.reader);
@@ -224,10 +223,16 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         return false;
     }
     if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
-        stopping.store(true, Ordering::Release);
+        script_changed(group, &head, stopping);
     }
     let max = group.config.maximum_requests;
-    if served.fetch_add(1, Ordering::AcqRel) + 1 >= max && max > 0 {
+    let count = served.fetch_add(1, Ordering::AcqRel) + 1;
+    if count == max && max > 0 {
+        let (pid, name) = (std::process::id(), &group.config.name);
+        log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Maximum requests reached, triggering immediate shutdown '{name}'."));
+        log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
+    }
+    if count >= max && max > 0 {
         // The last request of this process (maximum-requests): its response
         // tells the client not to reuse the connection.
         stopping.store(true, Ordering::Release);
@@ -275,6 +280,16 @@ fn body_follows(conn: &Conn) -> bool {
     match c.reader.fill_buf() {
         Ok(buf) => buf.first() != Some(&(protocol::FrameKind::BodyEnd as u8)),
         Err(_) => true,
+    }
+}
+
+/// The request's script changed: this process stops (once its requests are
+/// done) so that a fresh one loads the new code.
+fn script_changed(group: &Group, head: &RequestHead, stopping: &AtomicBool) {
+    if !stopping.swap(true, Ordering::AcqRel) {
+        let (pid, name) = (std::process::id(), &group.config.name);
+        log::server(Level::Info, &format!("{}mod_wsgi (pid={pid}): Force restart of process '{name}'.", log_prefix(head)));
+        log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
     }
 }
 

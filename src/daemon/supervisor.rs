@@ -124,8 +124,16 @@ fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(
 
 fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32, stopped: &AtomicBool) {
     match event {
-        Event::Died if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
-            log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{}' has died, deregister and restart it.", watched.pid(), group.config.name));
+        Event::Died(status) if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
+            let (pid, name) = (watched.pid(), &group.config.name);
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has died, deregister and restart it."));
+            let how = if libc::WIFSIGNALED(status) {
+                format!("terminated by signal {}", libc::WTERMSIG(status))
+            } else {
+                format!("terminated normally, exit code {}", libc::WEXITSTATUS(status))
+            };
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' {how}"));
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has been deregistered and will no longer be monitored."));
             RUNNING.lock().retain(|&p| p != watched.pid());
             let child_group = group.clone();
             match process::refork(watched, move || super::process::run(&child_group, index)) {
@@ -133,7 +141,7 @@ fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32,
                 Err(e) => log::server(Level::Error, &format!("mod_wsgi: Unable to restart daemon process '{}': {e}", group.config.name)),
             }
         }
-        Event::Died | Event::Other => {}
+        Event::Died(_) | Event::Other => {}
         Event::Stop if stopped.swap(true, Ordering::AcqRel) => {}
         Event::Stop => {
             let (pid, name) = (watched.pid(), &group.config.name);

@@ -275,8 +275,12 @@ pub fn stop() {
         server_log(Level::Info, &format!("mod_wsgi (pid={}): Destroying interpreters.", std::process::id()));
         super::events::process_stopping(Python::assume_attached());
         super::application_groups::end_all(state);
+        let pid = std::process::id();
+        server_log(Level::Info, &format!("mod_wsgi (pid={pid}): Cleanup interpreter ''."));
+        server_log(Level::Info, &format!("mod_wsgi (pid={pid}): Terminating Python."));
         if ffi::Py_FinalizeEx() < 0 {
             server_log(Level::Error, "mod_wsgi: errors while finalising Python");
         }
+        server_log(Level::Info, &format!("mod_wsgi (pid={pid}): Python has shutdown."));
     }
 }
