@@ -282,13 +282,25 @@ fn a_replaced_daemon_is_stopped_with_the_server() {
 fn inactivity_timeout_restarts_an_idle_process() {
     let s = supervised("inactivity-timeout=1", "");
     let first = daemon_pid(&s, "/d");
-    // Idle for longer than the timeout: the process exits and is replaced.
+    // Idle for longer than the timeout: the process stops and is replaced.
     let deadline = Instant::now() + Duration::from_secs(10);
     while process_alive(first) {
         assert!(Instant::now() < deadline, "idle daemon {first} still runs");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_ne!(daemon_pid(&s, "/d"), first);
+    s.expect_log(&format!("mod_wsgi (pid={first}): Daemon process idle inactivity timer expired, stopping process 'g'."));
+    s.expect_log(&format!("mod_wsgi (pid={first}): Exiting process 'g'."));
+    // Its successor has served nothing yet, so it has nothing to free: it stays.
+    let successor = loop {
+        if let Some(&pid) = group_daemons(&s).first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no successor");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(process_alive(successor), "an unused daemon was stopped for inactivity");
+    assert_eq!(daemon_pid(&s, "/d"), successor);
 }
 
 /// Rewrites the script's VERSION and pushes its mtime forward, so no sleep is needed.
@@ -553,8 +565,16 @@ fn request_timeout_ends_the_request_and_restarts_the_process() {
     } else {
         // Ours tells the waiting client why before the process goes: 504 Gateway Timeout.
         assert!(status.starts_with("HTTP/1.1 504 "), "{status}");
-        s.expect_log("Daemon process request time limit exceeded, stopping process 'rt'.");
     }
+    s.expect_log(&format!("mod_wsgi (pid={pid}): Daemon process request time limit exceeded, stopping process 'rt'."));
+    // Where the request was stuck, for whoever looks into it.
+    s.expect_log(&format!("mod_wsgi (pid={pid}): Dumping stack trace for active Python threads."));
+    s.expect_log("/daemon.wsgi\", line ");
+    let log = s.error_log();
+    assert!(
+        log.lines().any(|l| l.contains("executing file") && l.contains("/daemon.wsgi\", line ") && l.ends_with(", in application")),
+        "{log}"
+    );
     let new = daemon_pid(&s, "/rt");
     assert_ne!(new, pid);
 }

@@ -113,8 +113,24 @@ impl Drop for Busy {
     }
 }
 
-/// Watches the process's time limits: request-timeout and inactivity-timeout
-/// end it at once; restart-interval starts a graceful stop; a graceful stop
+/// Logs where the Python threads are, for finding what held up a request;
+/// gives up after a second if the GIL cannot be had (then it is deadlocked).
+fn log_thread_stacks(pid: u32) {
+    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Dumping stack trace for active Python threads."));
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = sender.send(python::interpreter::thread_stacks());
+    });
+    if let Ok(lines) = receiver.recv_timeout(Duration::from_secs(1)) {
+        for line in lines {
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): {line}"));
+        }
+    }
+}
+
+/// Watches the process's time limits: request-timeout ends it at once (after
+/// logging where its threads are); inactivity-timeout and restart-interval
+/// start a graceful stop; a graceful stop
 /// (also from maximum-requests or a changed script) that has not finished
 /// within graceful-timeout plus shutdown-timeout is cut short. An eviction
 /// (SIGUSR1) becomes a stop once no request runs, or when eviction-timeout
@@ -126,7 +142,6 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
     let startup_limit = config.startup_timeout;
     let eviction_limit = if config.eviction_timeout.is_zero() { config.graceful_timeout } else { config.eviction_timeout };
     let started = now_micros();
-    LAST_ACTIVITY.store(started, Ordering::Relaxed);
     let group = group.clone();
     std::thread::spawn(move || {
         let name = &group.config.name;
@@ -142,14 +157,20 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process '{name}'."));
                 os::exit_now(0);
             }
-            if oldest.is_none() && over(LAST_ACTIVITY.load(Ordering::Relaxed), idle_limit) {
-                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process inactivity timer expired, stopping process '{name}'."));
-                os::exit_now(0);
+            // Idle since its last request (a process that has served none is
+            // left alone, as in the C module): a graceful stop.
+            let last = LAST_ACTIVITY.load(Ordering::Relaxed);
+            if oldest.is_none() && last > 0 && over(last, idle_limit) {
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process idle inactivity timer expired, stopping process '{name}'."));
+                LAST_ACTIVITY.store(0, Ordering::Relaxed);
+                os::request_stop();
             }
             if let Some(oldest) = oldest
                 && over(oldest, limit)
             {
-                log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Daemon process request time limit exceeded, stopping process '{name}'."));
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process request time limit exceeded, stopping process '{name}'."));
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
+                log_thread_stacks(pid);
                 // Tell the clients still waiting for a response start why it will not come.
                 for (_, conn) in RUNNING.lock().iter() {
                     if let Some(conn) = conn.upgrade()
@@ -159,6 +180,8 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                         let _ = protocol::write_response_fail(&mut c.writer, 504);
                     }
                 }
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Aborting process '{name}'."));
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Exiting process '{name}'."));
                 os::exit_now(0);
             }
             // startup-timeout: no application loaded in time (an import that keeps

@@ -284,3 +284,30 @@ pub fn stop() {
         server_log(Level::Info, &format!("mod_wsgi (pid={pid}): Python has shutdown."));
     }
 }
+
+/// Where each thread of the main interpreter is, innermost frame first, as
+/// `Thread <id> executing file "<file>", line <n>, in <function>` lines.
+pub fn thread_stacks() -> Vec<String> {
+    with_gil(|py| {
+        let stacks = || -> PyResult<Vec<String>> {
+            let frames = py.import("sys")?.call_method0("_current_frames")?;
+            let frames = frames.cast_into::<pyo3::types::PyDict>()?;
+            let mut lines = Vec::new();
+            for (thread, frame) in frames.iter() {
+                let mut frame = frame;
+                while !frame.is_none() {
+                    let code = frame.getattr("f_code")?;
+                    lines.push(format!(
+                        "Thread {thread} executing file \"{}\", line {}, in {}",
+                        code.getattr("co_filename")?,
+                        frame.getattr("f_lineno")?,
+                        code.getattr("co_name")?
+                    ));
+                    frame = frame.getattr("f_back")?;
+                }
+            }
+            Ok(lines)
+        };
+        stacks().unwrap_or_default()
+    })
+}
