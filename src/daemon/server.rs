@@ -210,20 +210,19 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         }
     };
     let daemon_start = now_micros();
-    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) && !body_follows(conn) {
+    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
         // The script changed: a fresh process serves it, as mod_wsgi restarts
         // the daemon. A request without a body is handed back to be sent
         // again; one with a body (already on its way) is run here, on the new
         // code, before the process goes.
         script_changed(group, &head, stopping);
-        let c = &mut *conn.lock();
-        c.body = BodyCursor::new();
-        let _ = c.body.drain(&mut c.reader);
-        let _ = protocol::write_response_restart(&mut c.writer);
-        return false;
-    }
-    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
-        script_changed(group, &head, stopping);
+        if !body_follows(conn) {
+            let c = &mut *conn.lock();
+            c.body = BodyCursor::new();
+            let _ = c.body.drain(&mut c.reader);
+            let _ = protocol::write_response_restart(&mut c.writer);
+            return false;
+        }
     }
     let max = group.config.maximum_requests;
     let count = served.fetch_add(1, Ordering::AcqRel) + 1;
