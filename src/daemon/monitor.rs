@@ -193,16 +193,19 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                 os::request_stop();
             }
             let evicting = EVICTING_SINCE.load(Ordering::Acquire);
-            if evicting != 0 {
-                if oldest.is_none() {
-                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Requests have completed, triggering immediate shutdown '{name}'."));
-                } else if over(evicting, eviction_limit) {
-                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process graceful timer expired '{name}'."));
-                }
-                if oldest.is_none() || over(evicting, eviction_limit) {
-                    EVICTING_SINCE.store(0, Ordering::Release);
-                    os::request_stop();
-                }
+            let eviction_over = if evicting == 0 {
+                None
+            } else if oldest.is_none() {
+                Some("Requests have completed, triggering immediate shutdown")
+            } else if over(evicting, eviction_limit) {
+                Some("Daemon process graceful timer expired")
+            } else {
+                None
+            };
+            if let Some(why) = eviction_over {
+                log::server(Level::Info, &format!("mod_wsgi (pid={pid}): {why} '{name}'."));
+                EVICTING_SINCE.store(0, Ordering::Release);
+                os::request_stop();
             }
             if over(started, interval) && !stopping.swap(true, Ordering::AcqRel) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application restart timer expired, stopping process '{name}'."));
