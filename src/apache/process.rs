@@ -96,10 +96,12 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
         // SAFETY: `data` is the Watched record registered above, alive with its pool.
         let watched = unsafe { &mut *watched };
         let on_event = std::mem::replace(&mut watched.on_event, Box::new(|_, _| {}));
-        if matches!(event, Event::Died(_)) {
-            // Unregistering calls back at once (UNREGISTER): that call finds
-            // the no-op handler, so a death is not also taken for a stop.
-            // SAFETY: a dead process's registration is dropped before it is reforked.
+        // A death, or a restart's stop, ends the registration (a dead process
+        // is registered again when it is forked again), so each is reported
+        // once: unregistering calls back at once (UNREGISTER), and that call
+        // finds the no-op handler. An UNREGISTER is APR's own unregistering.
+        if reason as u32 != ffi::APR_OC_REASON_UNREGISTER && event != Event::Other {
+            // SAFETY: the registration is live; it is dropped here, once.
             unsafe { ffi::apr_proc_other_child_unregister(data) };
         }
         on_event(watched, event);

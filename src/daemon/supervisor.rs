@@ -114,15 +114,13 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
 
 fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(), String> {
     let child_group = group.clone();
-    // httpd reports a stop twice (restart, then unregistering): act on the first.
-    let stopped = AtomicBool::new(false);
-    let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index, &stopped));
+    let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index));
     let pid = process::fork_watched(pconf, move || super::process::run(&child_group, index), on_event)?;
     RUNNING.lock().push(pid);
     Ok(())
 }
 
-fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32, stopped: &AtomicBool) {
+fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32) {
     match event {
         Event::Died(status) if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
             let (pid, name) = (watched.pid(), &group.config.name);
@@ -142,7 +140,6 @@ fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32,
             }
         }
         Event::Died(_) | Event::Other => {}
-        Event::Stop if stopped.swap(true, Ordering::AcqRel) => {}
         Event::Stop => {
             let (pid, name) = (watched.pid(), &group.config.name);
             log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' to be deregistered, as server is restarting or being shutdown."));
