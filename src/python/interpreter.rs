@@ -68,7 +68,6 @@ pub fn start(options: &Options) -> Result<(), String> {
         return Ok(());
     }
     server_log(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
-    super::script::set_fold_paths(options.fold_script_paths);
     super::events::process_started();
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
     // released by PyConfig_Clear; strings passed are NUL-terminated and copied.
@@ -168,6 +167,11 @@ fn locate(home: Option<&str>) -> (String, Option<String>) {
 
 /// The options Python was started with, for interpreters made later.
 static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+/// The options Python was started with here (None before it started).
+pub fn options() -> Option<&'static Options> {
+    OPTIONS.get()
+}
 
 /// Sets up an interpreter (the main one, or one for an application group):
 /// its sys.stdout/stderr/stdin, the `mod_wsgi` module, and sys.path.

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use parking_lot::lock_api::RawMutex as _;
@@ -19,13 +18,6 @@ static LOAD_LOCK: parking_lot::RawMutex = parking_lot::RawMutex::INIT;
 
 /// Module names by script path (an md5 per request would be waste).
 static MODULE_NAMES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
-
-/// Whether module names hash the lower-cased path (set once at start-up).
-static FOLD_PATHS: AtomicBool = AtomicBool::new(true);
-
-pub fn set_fold_paths(fold: bool) {
-    FOLD_PATHS.store(fold, Ordering::Relaxed);
-}
 
 struct LoadGuard;
 
@@ -47,7 +39,8 @@ pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
     if let Some(name) = MODULE_NAMES.lock().get(path) {
         return Ok(name.clone());
     }
-    let hashed = if FOLD_PATHS.load(Ordering::Relaxed) { path.to_ascii_lowercase() } else { path.to_owned() };
+    let fold = super::interpreter::options().is_none_or(|o| o.fold_script_paths);
+    let hashed = if fold { path.to_ascii_lowercase() } else { path.to_owned() };
     let digest: String = py
         .import("hashlib")?
         .call_method1("md5", (pyo3::types::PyBytes::new(py, hashed.as_bytes()),))?
