@@ -55,10 +55,8 @@ impl Buffered {
         let old = self.data.len();
         self.data.reserve(want.max(1));
         let spare = &mut self.data.spare_capacity_mut()[..want.max(1)];
-        let since = std::time::Instant::now();
-        let result = io.read_body(spare);
+        let result = counted_read(context, io.as_mut(), spare);
         if let Ok(n) = result {
-            context.counters.read(n, since);
             // SAFETY: read_body initialised the first n bytes of the spare capacity.
             unsafe { self.data.set_len(old + n) };
         }
@@ -71,6 +69,16 @@ impl Buffered {
             Err(e) => Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
         }
     }
+}
+
+/// Reads body bytes into `buf`, counted for the request_finished event.
+fn counted_read(context: &RequestContext, io: &mut dyn super::RequestIo, buf: &mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<usize> {
+    let since = std::time::Instant::now();
+    let read = io.read_body(buf);
+    if let Ok(n) = read {
+        context.counters.read(n, since);
+    }
+    read
 }
 
 impl InputStream {
@@ -118,12 +126,7 @@ impl InputStream {
                 let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
                 let mut filled = 0;
                 while filled < buf.len() {
-                    let since = std::time::Instant::now();
-                    let read = io.read_body(&mut buf[filled..]);
-                    if let Ok(k) = read {
-                        self.context.counters.read(k, since);
-                    }
-                    match read {
+                    match counted_read(&self.context, io.as_mut(), &mut buf[filled..]) {
                         Ok(0) => return Ok((filled, true)),
                         Ok(k) => filled += k,
                         Err(e) => return Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
