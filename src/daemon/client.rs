@@ -250,7 +250,7 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
     let group = target.group;
     let mut started = false;
     loop {
-        let frame = match protocol::read_response_frame(input) {
+        let mut frame = match protocol::read_response_frame(input) {
             Ok(frame) => frame,
             Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 req.log_error(&format!(
@@ -281,13 +281,9 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
             }
         };
-        let frame = match frame {
-            ResponseFrame::Start { mut status, mut status_line, mut headers } => {
-                cgi_response::apply_status_header(&mut status, &mut status_line, &mut headers);
-                ResponseFrame::Start { status, status_line, headers }
-            }
-            frame => frame,
-        };
+        if let ResponseFrame::Start { status, status_line, headers } = &mut frame {
+            cgi_response::apply_status_header(status, status_line, headers);
+        }
         let sent = match frame {
             ResponseFrame::Start { headers, .. } if oversized_header(&headers, group.config.header_buffer_size) => {
                 req.log_error(&format!(
@@ -303,11 +299,10 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
                 let reusable = skip_response(input).is_ok();
                 return Some((status as c_int, reusable));
             }
-            ResponseFrame::Start { status, headers, .. } if cgi_response::local_redirect(status, &headers).is_some() => {
+            ResponseFrame::Start { status, ref headers, .. } if let Some(location) = cgi_response::local_redirect(status, headers) => {
                 // Apache serves the path instead; the application's body is dropped.
                 let reusable = skip_response(input).is_ok();
-                let location = cgi_response::local_redirect(status, &headers).unwrap_or("/").to_owned();
-                req.internal_redirect_as_get(&location);
+                req.internal_redirect_as_get(location);
                 return Some((ffi::OK as c_int, reusable));
             }
             ResponseFrame::Start { status, status_line, headers } => {
