@@ -98,6 +98,8 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
     }
     let (request_handler, handler_path) = handler_script.map_or(("wsgi-script", ""), |(name, script)| (name, script.path.as_str()));
     let script_mtime = if handler_script.is_some() { python::script_mtime(&filename) } else { req.mtime() };
+    // Declared before `cgi`, which may borrow the X-Forwarded-For rewritten into it.
+    let mut forwarded_for = Vec::new();
     let mut cgi = req.cgi_variables();
     let mut groups = resolve_groups(req, &settings, &cgi);
     if let Some(script) = &settings.dispatch_script {
@@ -121,8 +123,9 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
 
     complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();
-    let mut url_scheme = url_scheme(&mut cgi);
-    crate::trusted_proxies::apply(&mut cgi, &mut url_scheme, &settings.trusted_proxy_headers, settings.trusted_proxies.as_deref());
+    // Before the scheme: a trusted scheme header sets or clears HTTPS.
+    crate::trusted_proxies::apply(&mut cgi, &mut forwarded_for, &settings.trusted_proxy_headers, settings.trusted_proxies.as_deref());
+    let url_scheme = url_scheme(&mut cgi);
     if let Some(group) = daemon {
         let mut head = RequestHead {
             environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
@@ -330,7 +333,8 @@ fn url_scheme(cgi: &mut Vec<(&[u8], &[u8])>) -> &'static str {
 
 /// What mod_wsgi changes in the CGI variables: HTTP_AUTHORIZATION with
 /// WSGIPassAuthorization, HEAD seen as GET (WSGIMapHEADToGET), PATH_INFO
-/// always present (PEP 3333), and Apache's own PATH left out.
+/// always present (PEP 3333), mod_wsgi.script_name and mod_wsgi.path_info
+/// as Apache mapped them, and Apache's own PATH left out.
 fn complete_cgi<'r>(req: &'r Request, settings: &EffectiveSettings, cgi: &mut Vec<(&'r [u8], &'r [u8])>) {
     if settings.pass_authorization
         && let Some(auth) = req.header_in(c"Authorization")
@@ -346,6 +350,11 @@ fn complete_cgi<'r>(req: &'r Request, settings: &EffectiveSettings, cgi: &mut Ve
     }
     if !cgi.iter().any(|(k, _)| *k == b"PATH_INFO") {
         cgi.push((b"PATH_INFO", b""));
+    }
+    // Saved before a trusted proxy header can replace SCRIPT_NAME.
+    for (saved, name) in [(&b"mod_wsgi.script_name"[..], &b"SCRIPT_NAME"[..]), (b"mod_wsgi.path_info", b"PATH_INFO")] {
+        let value = cgi.iter().find(|(k, _)| *k == name).map_or(&b""[..], |(_, v)| *v);
+        cgi.push((saved, value));
     }
     cgi.retain(|(k, _)| *k != b"PATH");
 }

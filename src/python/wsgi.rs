@@ -353,10 +353,6 @@ fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestCo
     env.set_item("mod_wsgi.listener_port", info.listener_port.to_string())?;
     env.set_item("mod_wsgi.enable_sendfile", if info.enable_sendfile { "1" } else { "0" })?;
     env.set_item("mod_wsgi.ignore_activity", if info.ignore_activity { "1" } else { "0" })?;
-    for (key, cgi) in [("mod_wsgi.script_name", &b"SCRIPT_NAME"[..]), ("mod_wsgi.path_info", b"PATH_INFO")] {
-        let value = info.cgi.iter().find(|(k, _)| *k == cgi).map_or(&b""[..], |(_, v)| v);
-        env.set_item(key, text(py, value))?;
-    }
     let (thread_id, thread_requests, total_requests) = counts;
     env.set_item("mod_wsgi.request_id", &info.request_id)?;
     env.set_item("mod_wsgi.request_start", info.request_start.to_string())?;
