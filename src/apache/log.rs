@@ -33,6 +33,20 @@ fn module_index() -> i32 {
     unsafe { (*std::ptr::addr_of!(crate::wsgi_module)).module_index }
 }
 
+/// The descriptors the main server's error log is written through (none
+/// for syslog), which a daemon process keeps.
+pub fn descriptors() -> Vec<i32> {
+    let s = MAIN_SERVER.load(Ordering::Acquire);
+    if s.is_null() {
+        return Vec::new();
+    }
+    let mut fd: ffi::apr_os_file_t = -1;
+    // SAFETY: `s` is a server_rec of the live configuration; its error_log is
+    // NULL or an open APR file, whose descriptor apr_os_file_get copies out.
+    let found = unsafe { !(*s).error_log.is_null() && ffi::apr_os_file_get(&mut fd, (*s).error_log) == 0 };
+    if found && fd >= 0 { vec![fd] } else { Vec::new() }
+}
+
 /// Logs against the main server (or to stderr before there is one).
 pub fn server(level: Level, msg: &str) {
     let s = MAIN_SERVER.load(Ordering::Acquire);

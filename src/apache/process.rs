@@ -4,8 +4,9 @@
 //! to stop them.
 
 use std::ffi::{c_int, c_void};
+use std::os::fd::RawFd;
 
-use super::{ffi, guard, pool};
+use super::{ffi, guard, log, pool};
 
 /// Why the MPM called back about a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub struct Watched {
     proc_: ffi::apr_proc_t,
     pool: *mut ffi::apr_pool_t,
     on_event: OnEvent,
+    /// The parent's descriptors the process keeps (besides standard
+    /// input, output and error, and the error log).
+    keep: Vec<RawFd>,
 }
 
 impl Watched {
@@ -36,24 +40,61 @@ impl Watched {
 
 /// Runs the child side of a fork and ends the process with its exit code,
 /// without the parent's exit handlers (they would tear down its pools).
-fn run_child(child: impl FnOnce() -> i32) -> ! {
+fn run_child(keep: &[RawFd], child: impl FnOnce() -> i32) -> ! {
+    leave_parent(keep);
     let code = guard::catch("daemon process", child).unwrap_or(1);
-    // SAFETY: ends this forked process immediately.
+    exit_now(code)
+}
+
+/// The signals httpd's parent handles itself.
+const PARENT_SIGNALS: [c_int; 8] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGCHLD, libc::SIGALRM, libc::SIGXCPU];
+
+/// In a process just forked from the Apache parent: httpd's signal handlers
+/// go (SIGPIPE is ignored: write errors are reported instead), and so does
+/// every descriptor the parent held (its listeners, the pipe of death, other
+/// groups' sockets) but `keep`, standard input, output and error, and the
+/// error log.
+fn leave_parent(keep: &[RawFd]) {
+    // SAFETY: signal dispositions of this single-threaded, just-forked process.
+    unsafe {
+        for sig in PARENT_SIGNALS {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let kept = |fd: RawFd| fd <= 2 || keep.contains(&fd) || log::descriptors().contains(&fd);
+    let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+        Err(_) => (3..4096).collect(),
+    };
+    for fd in open.into_iter().filter(|&fd| !kept(fd)) {
+        // SAFETY: nothing in this process uses the parent's descriptors; the
+        // one read_dir had open is already closed (EBADF is harmless).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Ends the process at once, without the exit handlers inherited from httpd.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit(2) has no preconditions.
     unsafe { libc::_exit(code) }
 }
 
-/// Forks; in the child runs `child` (then exits with its code), in the parent
-/// registers the process so `on_event` hears of its death or of a stop.
+/// Forks; in the child closes what it must not inherit (see `leave_parent`),
+/// runs `child` (then exits with its code); in the parent registers the
+/// process so `on_event` hears of its death or of a stop.
 pub fn fork_watched(
     pconf: *mut ffi::apr_pool_t,
+    keep: Vec<RawFd>,
     child: impl FnOnce() -> i32,
     on_event: OnEvent,
 ) -> Result<i32, String> {
-    let watched = pool::attach(pconf, Watched { proc_: ffi::apr_proc_t::default(), pool: pconf, on_event });
+    let watched = pool::attach(pconf, Watched { proc_: ffi::apr_proc_t::default(), pool: pconf, on_event, keep });
     // SAFETY: `watched` lives in pconf; apr_proc_fork fills proc_.
     let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, pconf) };
     if rv == ffi::APR_INCHILD as i32 {
-        run_child(child);
+        // SAFETY: as above; the child has its own copy of the record.
+        run_child(unsafe { &(*watched).keep }, child);
     }
     if rv != ffi::APR_INPARENT as i32 {
         return Err(format!("fork failed (APR status {rv})"));
@@ -68,7 +109,8 @@ pub fn refork(watched: *mut Watched, child: impl FnOnce() -> i32) -> Result<(), 
     // SAFETY: `watched` is a live registration record in the configuration pool.
     let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, (*watched).pool) };
     if rv == ffi::APR_INCHILD as i32 {
-        run_child(child);
+        // SAFETY: as above.
+        run_child(unsafe { &(*watched).keep }, child);
     }
     if rv != ffi::APR_INPARENT as i32 {
         return Err(format!("fork failed (APR status {rv})"));
@@ -109,13 +151,6 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
     });
 }
 
-/// Closes the httpd listening sockets in a process that must not accept
-/// HTTP connections (a daemon process).
-pub fn close_http_listeners() {
-    // SAFETY: closes descriptors this process inherited; httpd does not use them here.
-    unsafe { ffi::ap_close_listeners() };
-}
-
 /// The MPM generation (bumped by every restart).
 pub fn generation() -> i32 {
     let mut value: c_int = 0;
@@ -149,11 +184,31 @@ pub fn server_root_path(pconf: *mut ffi::apr_pool_t, path: &str) -> String {
         .map_or_else(|| path.to_owned(), |p| p.to_string_lossy().into_owned())
 }
 
+/// Overwrites the process's command line (what ps and /proc show) with
+/// `title`, as far as httpd's argument area allows.
+pub fn set_title(main_server: *const ffi::server_rec, title: &str) {
+    if let Some((start, len)) = argv_area(main_server)
+        && len > 0
+    {
+        let bytes = title.as_bytes();
+        let n = bytes.len().min(len - 1);
+        // SAFETY: `start` is the process's own argv memory, `len` bytes long.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
+            std::ptr::write_bytes(start.add(n), 0, len - n);
+        }
+    }
+    if let Ok(c) = std::ffi::CString::new(title.chars().take(15).collect::<String>()) {
+        // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated string.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong) };
+    }
+}
+
 /// The memory of the process's command line, to overwrite with a title:
 /// from argv[0] for as many bytes as the kernel reports in /proc/self/cmdline
 /// (httpd's argv array may leave out arguments it consumed, so its last
 /// element does not mark the end).
-pub fn argv_area(s: *const ffi::server_rec) -> Option<(*mut u8, usize)> {
+fn argv_area(s: *const ffi::server_rec) -> Option<(*mut u8, usize)> {
     let len = std::fs::read("/proc/self/cmdline").ok()?.len();
     // SAFETY: the process record and its argv strings live for the whole
     // process; argv[0] starts the kernel's contiguous argument area.
@@ -163,6 +218,28 @@ pub fn argv_area(s: *const ffi::server_rec) -> Option<(*mut u8, usize)> {
             return None;
         }
         Some((*(*process).argv as *mut u8, len))
+    }
+}
+
+/// The main server's Timeout.
+pub fn server_timeout(s: *const ffi::server_rec) -> std::time::Duration {
+    // SAFETY: the server record lives as long as the configuration.
+    let micros = unsafe { (*s).timeout };
+    std::time::Duration::from_micros(micros.max(0) as u64)
+}
+
+/// In an Apache child, makes a descriptor inherited from the parent that
+/// the child must not use (a daemon group's listener) point at /dev/null,
+/// keeping its number valid for the parent's records.
+pub fn hide_descriptor(fd: RawFd) {
+    // SAFETY: dup2 onto a descriptor this process holds and does not use;
+    // the temporary one is closed.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, fd);
+            libc::close(null);
+        }
     }
 }
 

@@ -122,6 +122,12 @@ impl Request {
         unsafe { (*self.rec().server).timeout }
     }
 
+    /// Whether the client announced a body (a length or chunked encoding).
+    pub fn has_body(&self) -> bool {
+        let r = self.rec();
+        r.remaining > 0 || r.read_chunked != 0
+    }
+
     /// Reads request-body bytes into an initialised buffer; Ok(0) at the end.
     pub fn read_body_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: read_body only writes bytes into the buffer, so viewing
@@ -423,10 +429,10 @@ impl RequestIo for Request {
         self.pass()
     }
 
-    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
+    fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
         // Our own descriptor, closed with the request pool, so the caller's file may close any time.
         // SAFETY: dup of a descriptor the caller holds open.
-        let own = unsafe { libc::dup(fd) };
+        let own = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&file)) };
         if own < 0 {
             return Err(io::Error::last_os_error());
         }

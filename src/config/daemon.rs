@@ -312,14 +312,15 @@ fn group_option(v: &Value<'_>) -> Result<(String, u32), ConfigError> {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn max_groups() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NGROUPS_MAX) };
-    if n > 0 { n as usize } else { 65536 }
+    use nix::unistd::{SysconfVar, sysconf};
+    match sysconf(SysconfVar::NGROUPS_MAX) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => 65536,
+    }
 }
 
 /// Parses `WSGIDaemonProcess name [option=value ...]` from its words.

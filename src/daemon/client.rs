@@ -3,7 +3,7 @@
 //! runs here; bodies stream through in bounded pieces both ways.
 
 use std::ffi::c_int;
-use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::io::{ErrorKind, Write};
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::LazyLock;
@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::cgi_response;
+use super::origin::Challenge;
 use super::protocol::{self, RequestHead, ResponseFrame};
 use super::supervisor::Group;
+use super::wire::{PIECE, Wire};
 use crate::apache::ffi;
 use crate::apache::request::{ClientWriteError, Request};
 use crate::python::RequestIo;
-
-const BUFFER: usize = 64 * 1024;
 
 /// Sends `head` and the request body to `group`, then relays the response.
 /// Returns the handler's status (OK, or an HTTP error status).
@@ -46,7 +46,7 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, again(req, head), &target, connect(group), false) {
+        Relayed::Again => match exchange(req, again(req, head), &target, connect(group, group.socket_timeout), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
@@ -79,6 +79,16 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
     let name = &group.config.name;
     let mut conn = match conn {
         Ok(conn) => conn,
+        Err(e) if e.kind() == ErrorKind::TimedOut => {
+            // As the C module words it, whose children send the request into
+            // the socket's backlog and then wait for the response.
+            req.log_error(&format!(
+                "mod_wsgi (pid={}): Timeout when reading response headers from daemon process '{name}': {}",
+                std::process::id(),
+                String::from_utf8_lossy(req.filename())
+            ));
+            return Relayed::Done(ffi::HTTP_GATEWAY_TIME_OUT as c_int);
+        }
         Err(e) => {
             let uid = super::os::ids().0;
             req.log_os_error(
@@ -91,7 +101,7 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
     conn.set_timeout(socket_timeout(req, group));
 
     let mut body_sent = 0;
-    match send_request(req, head, &mut conn.writer, &mut body_sent) {
+    match send_request(req, head, &mut conn, group, &mut body_sent) {
         Ok(()) => {}
         // Only a request whose body was not taken from the client can go again.
         Err(SendError::Daemon(_)) if pooled && body_sent == 0 => return Relayed::Again,
@@ -104,9 +114,10 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    match relay_response(req, &mut conn.reader, target, pooled && body_sent == 0) {
+    match relay_response(req, &mut conn.wire, target, pooled && body_sent == 0) {
         Some((status, reusable)) => {
             if reusable {
+                conn.wire.release_buffers();
                 checkin(group, conn);
             }
             Relayed::Done(status)
@@ -115,18 +126,28 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
     }
 }
 
-/// A connection to a daemon with its buffers, made once and kept with it.
+/// A connection to a daemon, kept between requests.
 struct Conn {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    wire: Wire,
+    /// The daemon's challenge, which this connection's heads are signed
+    /// against, and how many heads it has carried.
+    challenge: Challenge,
+    heads: u64,
     /// The socket's send and receive timeout, as last set.
     timeout: Option<Duration>,
 }
 
 impl Conn {
-    fn new(stream: UnixStream) -> std::io::Result<Conn> {
-        let writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
-        Ok(Conn { reader: BufReader::with_capacity(BUFFER, stream), writer, timeout: None })
+    /// A new connection, once the daemon that accepted it has sent its challenge.
+    fn open(stream: UnixStream, timeout: Duration) -> std::io::Result<Conn> {
+        let mut conn = Conn { wire: Wire::new(stream), challenge: [0; protocol::CHALLENGE_LEN], heads: 0, timeout: None };
+        conn.set_timeout(timeout);
+        conn.challenge = protocol::read_challenge(&mut conn.wire).map_err(|e| match std::io::Error::from(e) {
+            // No daemon took the connection in time (none is running, or all are busy).
+            e if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => std::io::Error::new(ErrorKind::TimedOut, e),
+            e => e,
+        })?;
+        Ok(conn)
     }
 
     /// Bounds each read and write; the two system calls are made only when
@@ -135,7 +156,7 @@ impl Conn {
         if self.timeout == Some(timeout) {
             return;
         }
-        let socket = self.reader.get_ref();
+        let socket = self.wire.stream();
         let set = socket.set_read_timeout(Some(timeout)).and_then(|()| socket.set_write_timeout(Some(timeout)));
         self.timeout = set.ok().map(|()| timeout);
     }
@@ -152,9 +173,9 @@ fn checkout(group: &Group) -> (std::io::Result<Conn>, bool) {
     loop {
         let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
         match pooled {
-            Some(conn) if super::os::nothing_pending(conn.reader.get_ref()) => return (Ok(conn), true),
+            Some(conn) if super::os::nothing_pending(conn.wire.stream()) => return (Ok(conn), true),
             Some(_) => continue, // closed by its daemon (restart, recycling): drop it
-            None => return (connect(group), false),
+            None => return (connect(group, group.socket_timeout), false),
         }
     }
 }
@@ -167,12 +188,15 @@ fn checkin(group: &Group, conn: Conn) {
     }
 }
 
-fn connect(group: &Group) -> std::io::Result<Conn> {
+/// Connects to the group's socket, trying again while its daemons are
+/// (re)starting or busy, for up to connect-timeout; then waits up to
+/// `timeout` for a daemon to take the connection and send its challenge.
+fn connect(group: &Group, timeout: Duration) -> std::io::Result<Conn> {
     let deadline = Instant::now() + group.config.connect_timeout.max(Duration::from_millis(100));
     let mut pause = Duration::from_millis(5);
     loop {
         match UnixStream::connect(&group.socket) {
-            Ok(stream) => return Conn::new(stream),
+            Ok(stream) => return Conn::open(stream, timeout),
             // Refused, or the backlog full, while daemons are (re)starting or busy: try again until connect-timeout.
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
@@ -191,11 +215,6 @@ fn socket_timeout(req: &Request, group: &Group) -> Duration {
     Duration::from_micros(req.server_timeout_micros().max(1_000_000) as u64)
 }
 
-thread_local! {
-    /// Each Apache thread's buffer for request bodies on their way out.
-    static BODY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Which side of the relay failed while the request went out.
 enum SendError {
     Client(std::io::Error),
@@ -203,25 +222,33 @@ enum SendError {
 }
 
 /// Sends the head and streams the body; `body_sent` counts body bytes taken from the client.
-fn send_request(req: &mut Request, head: &RequestHead, out: &mut BufWriter<UnixStream>, body_sent: &mut usize) -> Result<(), SendError> {
-    protocol::write_request_head(out, head).map_err(SendError::Daemon)?;
-    BODY_BUFFER.with_borrow_mut(|buf| {
-        buf.resize(BUFFER, 0);
-        loop {
-            let n = req.read_body_bytes(buf).map_err(SendError::Client)?;
-            if n == 0 {
-                return Ok(());
+fn send_request(req: &mut Request, head: &RequestHead, conn: &mut Conn, group: &Group, body_sent: &mut usize) -> Result<(), SendError> {
+    let sequence = conn.heads + 1;
+    let challenge = conn.challenge;
+    protocol::write_request_head(&mut conn.wire, head, |fields| super::origin::sign(&group.config.name, &challenge, sequence, fields)).map_err(SendError::Daemon)?;
+    conn.heads = sequence;
+    let mut buf = Vec::new();
+    loop {
+        if buf.is_empty() {
+            // Allocated only for a request that has a body.
+            if !req.has_body() {
+                break;
             }
-            *body_sent += n;
-            protocol::write_body_chunk(out, &buf[..n]).map_err(SendError::Daemon)?;
+            buf = vec![0u8; PIECE];
         }
-    })?;
-    protocol::write_body_end(out).map_err(SendError::Daemon)?;
-    out.flush().map_err(|e| SendError::Daemon(e.into()))
+        let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
+        if n == 0 {
+            break;
+        }
+        *body_sent += n;
+        protocol::write_body_chunk(&mut conn.wire, &buf[..n]).map_err(SendError::Daemon)?;
+    }
+    protocol::write_body_end(&mut conn.wire).map_err(SendError::Daemon)?;
+    conn.wire.flush().map_err(|e| SendError::Daemon(e.into()))
 }
 
 /// Reads the rest of a response without sending it; Err leaves the connection unusable.
-fn skip_response(input: &mut BufReader<UnixStream>) -> Result<(), protocol::ProtocolError> {
+fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
     loop {
         match protocol::read_response_frame(input)? {
             ResponseFrame::End => return Ok(()),
@@ -231,10 +258,13 @@ fn skip_response(input: &mut BufReader<UnixStream>) -> Result<(), protocol::Prot
     }
 }
 
-/// header-buffer-size= bounds each response header line ("Name: value\r\n"
-/// and mod_wsgi's terminating NUL), as the C module's header buffer does.
-fn oversized_header(headers: &[(String, String)], limit: u32) -> bool {
-    headers.iter().any(|(name, value)| name.len() + value.len() + 5 > limit as usize)
+/// header-buffer-size= bounds each response head line ("Status: NNN
+/// reason" and "Name: value", plus the line end and mod_wsgi's terminating
+/// NUL), as the C module's header buffer does. A daemon refuses such heads
+/// itself; this is for one that does not.
+fn oversized_head(status_line: &str, headers: &[(String, String)], limit: u32) -> bool {
+    let over = |len: usize| len + 3 > limit as usize;
+    over("Status: ".len() + status_line.len()) || headers.iter().any(|(name, value)| over(name.len() + 2 + value.len()))
 }
 
 fn frame_keeps(frame: &ResponseFrame) -> bool {
@@ -246,7 +276,7 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 /// None when the request did not run and may go again: the daemon handed it
 /// back (it is restarting), or, when `retryable`, the daemon closed the
 /// connection without reading it.
-fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
+fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
     loop {
@@ -285,12 +315,13 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
             cgi_response::apply_status_header(status, status_line, headers);
         }
         let sent = match frame {
-            ResponseFrame::Start { headers, .. } if oversized_header(&headers, group.config.header_buffer_size) => {
+            ResponseFrame::Start { ref status_line, ref headers, .. } if oversized_head(status_line, headers, group.config.header_buffer_size) => {
                 req.log_error(&format!(
-                    "mod_wsgi (pid={}): Truncated or oversized response headers received from daemon process '{}': {}",
+                    "mod_wsgi (pid={}): Truncated or oversized response headers received from daemon process '{}': {}; a line exceeds header-buffer-size={}.",
                     std::process::id(),
                     group.config.name,
-                    String::from_utf8_lossy(req.filename())
+                    String::from_utf8_lossy(req.filename()),
+                    group.config.header_buffer_size
                 ));
                 return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
             }
@@ -311,7 +342,7 @@ fn relay_response(req: &mut Request, input: &mut BufReader<UnixStream>, target: 
             }
             // Flush unless more of the response is already waiting: each
             // chunk the application yields reaches the client promptly.
-            ResponseFrame::Data(data) => req.write_body(&data, input.buffer().is_empty()),
+            ResponseFrame::Data(data) => req.write_body(&data, input.buffered().is_empty()),
             ResponseFrame::End | ResponseFrame::EndClose => {
                 let _ = req.finish();
                 return Some((ffi::OK as c_int, frame_keeps(&frame)));

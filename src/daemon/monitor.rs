@@ -155,7 +155,7 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if over(LAST_GIL.load(Ordering::Relaxed), deadlock) {
                 // The requests holding or waiting for the GIL cannot finish: their clients get 500.
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process '{name}'."));
-                os::exit_now(0);
+                crate::apache::process::exit_now(0);
             }
             // Idle since its last request (a process that has served none is
             // left alone, as in the C module): a graceful stop.
@@ -177,12 +177,12 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                         && let Some(mut c) = conn.try_lock_for(Duration::from_millis(50))
                         && !c.started
                     {
-                        let _ = protocol::write_response_fail(&mut c.writer, 504);
+                        let _ = protocol::write_response_fail(&mut c.wire, 504);
                     }
                 }
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Aborting process '{name}'."));
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Exiting process '{name}'."));
-                os::exit_now(0);
+                crate::apache::process::exit_now(0);
             }
             // startup-timeout: no application loaded in time (an import that keeps
             // failing); a fresh process may fare better.
@@ -214,7 +214,7 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                 let since = *stopping_since.get_or_insert(now);
                 if oldest.is_some() && now - since > grace.as_micros() as i64 {
                     log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process graceful timer expired, stopping process '{name}'."));
-                    os::exit_now(0);
+                    crate::apache::process::exit_now(0);
                 }
             }
         }

@@ -13,21 +13,24 @@ use crate::python::{self, Level};
 /// The daemon process's main; returns its exit code.
 pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     let config = &group.config;
-    os::prepare_signals();
+    // Code running as this group's user must not speak for another group.
+    super::origin::keep_only(&config.name);
+    os::block_stop_signals();
     os::die_with_parent();
-    process::close_http_listeners();
     if let Some(title) = config.process_title() {
-        // SAFETY of the address: the main server record lives as long as the configuration.
-        os::set_title(process::argv_area(group.main_server as *const _), &title);
+        process::set_title(group.main_server as *const _, &title);
     }
-    if let Err(msg) = take_identity(group) {
-        let pid = std::process::id();
-        log::server(Level::Error, &format!("mod_wsgi (pid={pid}): {msg}"));
-        log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Failure to configure the daemon process correctly and process left in unspecified state. Restarting daemon process after delay."));
-        // Wait before exiting so a misconfigured group is not re-forked in a tight loop.
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        return 1;
-    }
+    let environment = match take_identity(group) {
+        Ok(environment) => environment,
+        Err(msg) => {
+            let pid = std::process::id();
+            log::server(Level::Error, &format!("mod_wsgi (pid={pid}): {msg}"));
+            log::server(Level::Error, &format!("mod_wsgi (pid={pid}): Failure to configure the daemon process correctly and process left in unspecified state. Restarting daemon process after delay."));
+            // Wait before exiting so a misconfigured group is not re-forked in a tight loop.
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            return 1;
+        }
+    };
     python::set_server_log(log::server);
     let server = crate::interpreter_options::for_server(group.server);
     let options = python::interpreter::Options {
@@ -36,6 +39,8 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
         path: config.python_path.clone(),
         eggs: config.python_eggs.clone().or(server.eggs.clone()),
         home_on_path: config.home.clone(),
+        environment,
+        locale: config.locale.clone(),
         process_group: config.name.clone(),
         maximum_processes: config.processes.max(1),
         threads_per_process: config.threads.max(1),
@@ -66,8 +71,9 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
     code
 }
 
-/// user=, group=, home=, umask=, lang=, locale= of WSGIDaemonProcess.
-fn take_identity(group: &Group) -> Result<(), String> {
+/// user=, group=, home=, umask= of WSGIDaemonProcess; the environment
+/// variables Python is to start with (HOME, and lang= / locale=).
+fn take_identity(group: &Group) -> Result<Vec<(String, String)>, String> {
     let config = &group.config;
     let (apache_uid, apache_gid) = process::apache_identity();
     let uid = config.uid.unwrap_or(apache_uid);
@@ -91,23 +97,20 @@ fn take_identity(group: &Group) -> Result<(), String> {
     {
         std::env::set_current_dir(dir).map_err(|_| format!("Unable to change working directory to home directory '{dir}' for uid={uid}."))?;
     }
-    if let Some(dir) = &user_home {
-        // SAFETY: the daemon process has a single thread at this point.
-        unsafe { std::env::set_var("HOME", dir) };
-    }
     if let Some(mask) = config.umask {
         os::set_umask(mask);
     }
+    let mut environment = Vec::new();
+    if let Some(dir) = user_home {
+        environment.push(("HOME".to_owned(), dir));
+    }
     if let Some(lang) = &config.lang {
-        // SAFETY: the daemon process has a single thread at this point.
-        unsafe { std::env::set_var("LANG", lang) };
+        environment.push(("LANG".to_owned(), lang.clone()));
     }
     if let Some(locale) = &config.locale {
-        // SAFETY: the daemon process has a single thread at this point.
-        unsafe { std::env::set_var("LC_ALL", locale) };
-        os::set_locale(locale);
+        environment.push(("LC_ALL".to_owned(), locale.clone()));
     }
-    Ok(())
+    Ok(environment)
 }
 
 /// cpu-priority=, cpu-time-limit=, memory-limit= and virtual-memory-limit=.

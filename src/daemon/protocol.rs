@@ -7,10 +7,14 @@
 //! A connection carries a sequence of exchanges, one at a time:
 //!
 //! ```text
+//! daemon -> client   Challenge                       (once, on accepting)
 //! client -> daemon   RequestHead, BodyChunk*, BodyEnd
 //! daemon -> client   ResponseStart, Data*, (End | Abort)
 //!                  | Fail
 //! ```
+//!
+//! A request head's payload opens with a MAC of the rest (see `origin`),
+//! which the daemon checks before it decodes anything.
 //!
 //! The client sends the whole body before it reads the response, so neither
 //! side ever needs to hold a body whole: bodies go over in chunks. `Abort`
@@ -33,15 +37,26 @@
 
 use std::io::{self, IoSlice, Read, Write};
 
-/// Largest payload of a request head or response start. Heads hold the CGI
-/// environ and response headers; 1 MiB is far above any real request.
+/// Largest payload of a request head. It holds the CGI environ; 1 MiB is
+/// far above any real request.
 pub const MAX_HEAD: usize = 1 << 20;
+
+/// Largest payload of a response start. Each header line is bounded on its
+/// own by the group's header-buffer-size=; this bounds how many there are,
+/// well above the few MiB of headers clients accept.
+pub const MAX_RESPONSE_HEAD: usize = 64 << 20;
+
+/// Length of the MAC that opens a request head's payload (HMAC-SHA-256).
+pub const MAC_LEN: usize = 32;
+
+/// Length of the random challenge a daemon sends on a new connection.
+pub const CHALLENGE_LEN: usize = 16;
 
 /// Largest payload of one body or data chunk. Larger writes are split.
 pub const MAX_CHUNK: usize = 16 << 20;
 
 /// Frame header: kind byte plus big-endian u32 length.
-const HEADER_LEN: usize = 5;
+pub const HEADER_LEN: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -102,6 +117,7 @@ pub enum FrameKind {
     Fail = 0x15,
     Restart = 0x16,
     EndClose = 0x17,
+    Challenge = 0x18,
 }
 
 impl FrameKind {
@@ -117,15 +133,18 @@ impl FrameKind {
             0x15 => Self::Fail,
             0x16 => Self::Restart,
             0x17 => Self::EndClose,
+            0x18 => Self::Challenge,
             _ => return None,
         })
     }
 
     /// Allowed payload lengths, inclusive. Markers are empty; `Fail` carries
-    /// exactly a u16 status.
+    /// exactly a u16 status; a request head at least its MAC.
     pub fn len_limits(self) -> (usize, usize) {
         match self {
-            Self::RequestHead | Self::ResponseStart => (0, MAX_HEAD),
+            Self::RequestHead => (MAC_LEN + 4, MAC_LEN + 4 + MAX_HEAD),
+            Self::ResponseStart => (0, MAX_RESPONSE_HEAD),
+            Self::Challenge => (CHALLENGE_LEN, CHALLENGE_LEN),
             Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
             Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
             Self::Fail => (2, 2),
@@ -188,10 +207,16 @@ pub enum ResponseFrame {
 // ---------------------------------------------------------------------------
 // Request direction
 
-/// Sends a request head in one `write_all`. Fails with `TooLarge` before
-/// writing anything if the encoded head exceeds `MAX_HEAD`. Does not flush.
-pub fn write_request_head(w: &mut impl Write, head: &RequestHead) -> Result<()> {
+/// Sends a request head in one `write_all`. The head opens with a MAC of
+/// the fields that say what runs, for whom and which request this is
+/// (everything but the CGI environ): `seal` is given those fields, encoded,
+/// and returns it. Fails with `TooLarge` before writing anything if the
+/// encoded head exceeds `MAX_HEAD`. Does not flush.
+pub fn write_request_head(w: &mut impl Write, head: &RequestHead, seal: impl FnOnce(&[u8]) -> [u8; MAC_LEN]) -> Result<()> {
     let mut e = Encoder::new(FrameKind::RequestHead);
+    e.put(&[0; MAC_LEN])?;
+    e.put(&[0; 4])?; // the length of the sealed fields
+    let sealed = e.buf.len();
     e.str(&head.script_filename)?;
     e.str(&head.callable_object)?;
     e.str(&head.application_group)?;
@@ -207,57 +232,129 @@ pub fn write_request_head(w: &mut impl Write, head: &RequestHead) -> Result<()> 
     e.str(&head.request_handler)?;
     e.str(&head.handler_script)?;
     e.i64(head.queue_start)?;
-    e.count(head.daemon_connects as usize)?;
-    e.count(head.daemon_restarts as usize)?;
+    e.u32(head.daemon_connects)?;
+    e.u32(head.daemon_restarts)?;
+    let sealed_end = e.buf.len();
     e.count(head.environ.len())?;
     for (name, value) in &head.environ {
         e.bytes(name)?;
         e.bytes(value)?;
     }
-    w.write_all(&e.finish())?;
+    let mut frame = e.finish();
+    let sealed_len = u32::try_from(sealed_end - sealed).expect("within MAX_HEAD");
+    frame[sealed - 4..sealed].copy_from_slice(&sealed_len.to_be_bytes());
+    let tag = seal(&frame[sealed..sealed_end]);
+    frame[HEADER_LEN..HEADER_LEN + MAC_LEN].copy_from_slice(&tag);
+    w.write_all(&frame)?;
     Ok(())
 }
 
-/// Reads the head of the next exchange. `Ok(None)` on a clean EOF before any
-/// byte of a new head: the peer closed an idle connection, which is normal.
-pub fn read_request_head(r: &mut impl Read) -> Result<Option<RequestHead>> {
+/// A request head as it arrived: the MAC, the still encoded fields it
+/// covers, and the environ. Nothing in it is believed until the MAC has
+/// been checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedHead<'a> {
+    pub tag: &'a [u8; MAC_LEN],
+    /// The bytes the MAC covers.
+    pub sealed: &'a [u8],
+    environ: &'a [u8],
+}
+
+impl<'a> SealedHead<'a> {
+    /// A head frame's payload.
+    pub fn from_payload(payload: &'a [u8]) -> Result<SealedHead<'a>> {
+        let malformed = || ProtocolError::Malformed(format!("request head of {} bytes has no MAC and sealed fields", payload.len()));
+        let (tag, rest) = payload.split_first_chunk::<MAC_LEN>().ok_or_else(malformed)?;
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(ProtocolError::Malformed(format!("request head: sealed fields of {len} bytes run past the end of the frame")));
+        }
+        let (sealed, environ) = rest.split_at(len);
+        Ok(SealedHead { tag, sealed, environ })
+    }
+
+    /// Decodes the head (once the MAC has been checked).
+    pub fn open(&self) -> Result<RequestHead> {
+        let mut d = Decoder::new(self.sealed, "request head");
+        let mut head = RequestHead {
+            script_filename: d.string("script_filename")?,
+            callable_object: d.string("callable_object")?,
+            application_group: d.string("application_group")?,
+            script_reloading: d.bool("script_reloading")?,
+            script_mtime: d.i64("script_mtime")?,
+            request_id: d.string("request_id")?,
+            request_start: d.i64("request_start")?,
+            enable_sendfile: d.bool("enable_sendfile")?,
+            ignore_activity: d.bool("ignore_activity")?,
+            listener_host: d.string("listener_host")?,
+            listener_port: d.u16("listener_port")?,
+            url_scheme: d.string("url_scheme")?,
+            request_handler: d.string("request_handler")?,
+            handler_script: d.string("handler_script")?,
+            queue_start: d.i64("queue_start")?,
+            daemon_connects: d.u32("daemon_connects")?,
+            daemon_restarts: d.u32("daemon_restarts")?,
+            environ: Vec::new(),
+        };
+        d.finish()?;
+        let mut d = Decoder::new(self.environ, "request head");
+        let n = d.count("environ")?;
+        head.environ.reserve_exact(n);
+        for _ in 0..n {
+            let name = d.bytes("environ name")?.to_vec();
+            let value = d.bytes("environ value")?.to_vec();
+            head.environ.push((name, value));
+        }
+        d.finish()?;
+        Ok(head)
+    }
+}
+
+/// The length of the whole request head frame that starts `buf`, once its
+/// five-byte header is there (None before); an error when the bytes are not
+/// the start of a request head within its limits.
+pub fn request_head_frame_len(buf: &[u8]) -> Result<Option<usize>> {
+    let Some(raw) = buf.get(..HEADER_LEN) else { return Ok(None) };
+    let h = parse_frame_header(raw.try_into().expect("HEADER_LEN bytes"))?;
+    if h.kind != FrameKind::RequestHead {
+        return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
+    }
+    Ok(Some(HEADER_LEN + h.len))
+}
+
+/// Reads the payload of the next exchange's head (see `SealedHead`).
+/// `Ok(None)` on a clean EOF before any byte of a new head: the peer closed
+/// an idle connection, which is normal.
+pub fn read_request_head(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
     let Some(h) = read_frame_header_or_eof(r)? else {
         return Ok(None);
     };
     if h.kind != FrameKind::RequestHead {
         return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
     }
-    let payload = read_payload(r, h.len)?;
-    let mut d = Decoder::new(&payload, "request head");
-    let mut head = RequestHead {
-        script_filename: d.string("script_filename")?,
-        callable_object: d.string("callable_object")?,
-        application_group: d.string("application_group")?,
-        script_reloading: d.bool("script_reloading")?,
-        script_mtime: d.i64("script_mtime")?,
-        request_id: d.string("request_id")?,
-        request_start: d.i64("request_start")?,
-        enable_sendfile: d.bool("enable_sendfile")?,
-        ignore_activity: d.bool("ignore_activity")?,
-        listener_host: d.string("listener_host")?,
-        listener_port: d.u16("listener_port")?,
-        url_scheme: d.string("url_scheme")?,
-        request_handler: d.string("request_handler")?,
-        handler_script: d.string("handler_script")?,
-        queue_start: d.i64("queue_start")?,
-        daemon_connects: d.count("daemon_connects")? as u32,
-        daemon_restarts: d.count("daemon_restarts")? as u32,
-        environ: Vec::new(),
-    };
-    let n = d.count("environ")?;
-    head.environ.reserve_exact(n);
-    for _ in 0..n {
-        let name = d.bytes("environ name")?.to_vec();
-        let value = d.bytes("environ value")?.to_vec();
-        head.environ.push((name, value));
+    read_payload(r, h.len).map(Some)
+}
+
+/// Sends a new connection's challenge, and flushes `w`.
+pub fn write_challenge(w: &mut impl Write, challenge: &[u8; CHALLENGE_LEN]) -> Result<()> {
+    let mut frame = [0u8; HEADER_LEN + CHALLENGE_LEN];
+    frame[..HEADER_LEN].copy_from_slice(&frame_header(FrameKind::Challenge, CHALLENGE_LEN));
+    frame[HEADER_LEN..].copy_from_slice(challenge);
+    w.write_all(&frame)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads the challenge that opens a connection.
+pub fn read_challenge(r: &mut impl Read) -> Result<[u8; CHALLENGE_LEN]> {
+    let h = read_frame_header(r)?;
+    if h.kind != FrameKind::Challenge {
+        return Err(ProtocolError::Unexpected { expected: "a challenge", got: h.kind });
     }
-    d.finish()?;
-    Ok(Some(head))
+    let mut challenge = [0u8; CHALLENGE_LEN];
+    read_exact(r, &mut challenge)?;
+    Ok(challenge)
 }
 
 /// Sends request body bytes, split into frames of at most `MAX_CHUNK`. Empty
@@ -511,7 +608,7 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
             read_exact(r, &mut status)?;
             ResponseFrame::Fail { status: u16::from_be_bytes(status) }
         }
-        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd) => {
+        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd | FrameKind::Challenge) => {
             return Err(ProtocolError::Unexpected { expected: "a response frame", got: other });
         }
     })
@@ -540,6 +637,11 @@ pub fn read_frame_header_or_eof(r: &mut impl Read) -> Result<Option<FrameHeader>
         }
     }
     read_exact(r, &mut raw[1..])?;
+    parse_frame_header(&raw).map(Some)
+}
+
+/// Checks a frame header's kind and length.
+fn parse_frame_header(raw: &[u8; HEADER_LEN]) -> Result<FrameHeader> {
     let kind = FrameKind::from_byte(raw[0]).ok_or(ProtocolError::UnknownFrame(raw[0]))?;
     let len = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]) as usize;
     let (min, max) = kind.len_limits();
@@ -551,7 +653,7 @@ pub fn read_frame_header_or_eof(r: &mut impl Read) -> Result<Option<FrameHeader>
             "{kind:?} frame of {len} bytes, expected {min}"
         )));
     }
-    Ok(Some(FrameHeader { kind, len }))
+    Ok(FrameHeader { kind, len })
 }
 
 fn frame_header(kind: FrameKind, len: usize) -> [u8; HEADER_LEN] {
@@ -604,9 +706,20 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<()> {
 }
 
 /// Reads a payload whose length has already been checked against its limit.
+/// Memory grows with the bytes that arrive, not with the length a peer
+/// announced: a large frame that never comes costs nothing.
 fn read_payload(r: &mut impl Read, len: usize) -> Result<Vec<u8>> {
-    let mut payload = vec![0u8; len];
-    read_exact(r, &mut payload)?;
+    const STEP: usize = 64 * 1024;
+    let mut payload = vec![0u8; len.min(STEP)];
+    let mut filled = 0;
+    while filled < len {
+        if filled == payload.len() {
+            payload.resize(len.min(filled.saturating_mul(2)), 0);
+        }
+        let end = payload.len();
+        read_exact(r, &mut payload[filled..end])?;
+        filled = end;
+    }
     Ok(payload)
 }
 
@@ -658,6 +771,10 @@ impl Encoder {
     }
 
     fn i64(&mut self, v: i64) -> Result<()> {
+        self.put(&v.to_be_bytes())
+    }
+
+    fn u32(&mut self, v: u32) -> Result<()> {
         self.put(&v.to_be_bytes())
     }
 
@@ -774,6 +891,15 @@ impl<'b> Decoder<'b> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    // The framing is tested here with heads left unsealed; MACs are `origin`'s.
+    fn write_request_head(w: &mut impl Write, head: &RequestHead) -> Result<()> {
+        super::write_request_head(w, head, |_| [0; MAC_LEN])
+    }
+
+    fn read_request_head(r: &mut impl Read) -> Result<Option<RequestHead>> {
+        super::read_request_head(r)?.map(|payload| SealedHead::from_payload(&payload)?.open()).transpose()
+    }
 
     fn sample_head() -> RequestHead {
         RequestHead {
@@ -946,15 +1072,15 @@ mod tests {
 
     #[test]
     fn request_head_at_and_over_the_limit() {
-        // One environ pair sized so the payload is exactly MAX_HEAD.
-        let value_len = MAX_HEAD - empty_head_payload_len() - 8 - b"HTTP_X_BIG".len();
+        // One environ pair sized so the head after its MAC and sealed length is exactly MAX_HEAD.
+        let value_len = MAC_LEN + 4 + MAX_HEAD - empty_head_payload_len() - 8 - b"HTTP_X_BIG".len();
         let mut head = RequestHead {
             environ: vec![(b"HTTP_X_BIG".to_vec(), vec![b'x'; value_len])],
             ..RequestHead::default()
         };
         let mut out = Vec::new();
         write_request_head(&mut out, &head).unwrap();
-        assert_eq!(out.len(), HEADER_LEN + MAX_HEAD);
+        assert_eq!(out.len(), HEADER_LEN + MAC_LEN + 4 + MAX_HEAD);
         assert_eq!(read_request_head(&mut Cursor::new(&out)).unwrap().as_ref(), Some(&head));
 
         // One byte more is refused, and nothing is written.
@@ -1253,7 +1379,7 @@ mod tests {
 
     #[test]
     fn response_start_over_the_limit_is_refused() {
-        let headers = vec![("X-Big".to_string(), "v".repeat(MAX_HEAD))];
+        let headers = vec![("X-Big".to_string(), "v".repeat(MAX_RESPONSE_HEAD))];
         let mut out = Vec::new();
         let err = write_response_start(&mut out, 200, "200 OK", &headers).unwrap_err();
         assert!(matches!(err, ProtocolError::TooLarge { kind: FrameKind::ResponseStart, .. }));
@@ -1456,14 +1582,16 @@ mod tests {
         out
     }
 
+    /// A head's payload after its MAC: the sealed fields' length, the fields, the environ.
     fn head_payload(head: &RequestHead) -> Vec<u8> {
         let mut out = Vec::new();
         write_request_head(&mut out, head).unwrap();
-        out.split_off(HEADER_LEN)
+        out.split_off(HEADER_LEN + MAC_LEN)
     }
 
-    fn malformed_head(payload: &[u8]) -> String {
-        match read_request_head(&mut Cursor::new(frame(FrameKind::RequestHead, payload))) {
+    fn malformed_head(fields: &[u8]) -> String {
+        let payload = [&[0; MAC_LEN][..], fields].concat();
+        match read_request_head(&mut Cursor::new(frame(FrameKind::RequestHead, &payload))) {
             Err(ProtocolError::Malformed(msg)) => msg,
             other => panic!("expected Malformed, got {other:?}"),
         }
@@ -1480,19 +1608,24 @@ mod tests {
         // script_reloading is the byte after the three leading strings.
         let fixed = RequestHead::default();
         let mut bad_bool = head_payload(&fixed);
-        assert_eq!(bad_bool[12], 0);
-        bad_bool[12] = 2;
+        assert_eq!(bad_bool[16], 0);
+        bad_bool[16] = 2;
         assert!(malformed_head(&bad_bool).contains("script_reloading"));
 
         // script_filename claiming more bytes than there are.
         let mut bad_len = good.clone();
-        bad_len[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        bad_len[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(malformed_head(&bad_len).contains("script_filename"));
+
+        // Sealed fields claiming more bytes than the frame has.
+        let mut bad_sealed = good.clone();
+        bad_sealed[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(malformed_head(&bad_sealed).contains("sealed fields"));
 
         // Invalid UTF-8 in a string field.
         let mut bad_utf8 =
             head_payload(&RequestHead { script_filename: "ab".into(), ..RequestHead::default() });
-        bad_utf8[4] = 0xff;
+        bad_utf8[8] = 0xff;
         assert!(malformed_head(&bad_utf8).contains("UTF-8"));
 
         // An environ count the payload cannot hold: rejected before reserving.

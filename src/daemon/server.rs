@@ -1,51 +1,39 @@
-//! The daemon's request loop. Apache's children keep their connections open
-//! between requests, so an idle connection must not hold a worker thread:
-//! every worker waits on one epoll set holding the group socket and the idle
-//! connections, each readiness goes to one worker, and that worker serves
-//! the request then puts the connection back in the set.
+//! The daemon's workers: each takes the next request whose head has arrived
+//! (see `reactor`), runs it, and hands its connection back to wait for the
+//! next one.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 
-use super::connection::{Connection, DaemonIo};
-use super::protocol::{self, BodyCursor, RequestHead};
+use super::connection::DaemonIo;
 use super::monitor::{self, Busy, now_micros};
-use super::supervisor::Group;
 use super::os;
-use crate::apache::log;
+use super::protocol::{self, RequestHead};
+use super::reactor::{self, Conn, Reactor, Ready};
+use super::supervisor::Group;
+use crate::apache::{log, process};
 use crate::python::{self, DaemonArrival, Level, Outcome, RequestInfo};
-
-type Conn = Arc<Mutex<Connection>>;
-
-/// Epoll tokens of the group socket and the stop pipe; connections count up from FIRST_CONNECTION.
-const LISTENER: u64 = 0;
-const STOP: u64 = 1;
-const FIRST_CONNECTION: u64 = 2;
-
-/// What the workers wait on, and the idle connections by token.
-struct Waiting {
-    epoll: os::Epoll,
-    connections: Mutex<HashMap<u64, Conn>>,
-    next_token: AtomicU64,
-}
 
 /// Serves until a stop signal or maximum-requests; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
-    let Some(listener) = group.listener.as_ref() else { return 1 };
+    if group.listener.is_none() {
+        return 1;
+    }
+    let descriptors = os::raise_descriptor_limit();
     let stopping = Arc::new(AtomicBool::new(false));
     let heartbeat = (!group.config.deadlock_timeout.is_zero()).then(monitor::Heartbeat::start);
     monitor::watch(group, stopping.clone());
-    let (Ok(epoll), Ok((stop_rx, stop_tx))) = (os::Epoll::new(), std::io::pipe()) else { return 1 };
-    // The stop pipe is never read: once written it stays readable and wakes
-    // every worker, each of which then sees `stopping`.
-    if epoll.add(os::raw_fd(listener), LISTENER, false).is_err() || epoll.add(os::raw_fd(&stop_rx), STOP, true).is_err() {
-        return 1;
-    }
+    let Ok((stop_rx, stop_tx)) = std::io::pipe() else { return 1 };
+    let reactor = match Reactor::new(group, stopping.clone(), descriptors, stop_rx) {
+        Ok(reactor) => reactor,
+        Err(e) => {
+            log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't start daemon process '{}': {e}", std::process::id(), group.config.name));
+            return 1;
+        }
+    };
     {
         let stopping = stopping.clone();
         let mut stop_tx = stop_tx;
@@ -82,133 +70,62 @@ pub fn serve(group: &Arc<Group>) -> i32 {
             let _ = stop_tx.write_all(&[1]);
             // Requests still running after shutdown-timeout are cut off.
             std::thread::sleep(grace);
-            os::exit_now(0);
+            process::exit_now(0);
         });
     }
-    let waiting = Waiting { epoll, connections: Mutex::new(HashMap::new()), next_token: AtomicU64::new(FIRST_CONNECTION) };
     let served = AtomicU32::new(0);
     // stack-size=, else what threads get by default (the stack rlimit, as for
     // Apache's own threads), not Rust's smaller default: deep recursion in an
     // application must not fail here when it works in embedded mode.
     let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
+    let workers_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for _ in 0..group.config.threads.max(1) {
-            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &waiting, &stopping, &served));
-            if let Err(e) = spawned {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name));
+        scope.spawn(|| {
+            while !workers_done.load(Ordering::Acquire) {
+                std::thread::sleep(reactor::TICK);
+                reactor.sweep();
             }
+        });
+        let workers: Vec<_> = (0..group.config.threads.max(1))
+            .filter_map(|_| {
+                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &reactor, &stopping, &served));
+                spawned
+                    .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name)))
+                    .ok()
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.join();
         }
+        workers_done.store(true, Ordering::Release);
     });
-    drop(stop_rx);
     drop(heartbeat);
     0
 }
 
-fn worker(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>, served: &AtomicU32) {
+fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &AtomicU32) {
     let max = group.config.maximum_requests;
-    loop {
-        if max > 0 && served.load(Ordering::Acquire) >= max {
-            // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
-            stopping.store(true, Ordering::Release);
-        }
-        if stopping.load(Ordering::Acquire) {
-            return;
-        }
-        // A short timeout, so a worker notices maximum-requests reached elsewhere.
-        let token = match waiting.epoll.wait(250) {
-            Ok(Some(token)) => token,
-            Ok(None) => continue,
-            Err(e) => {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): epoll_wait failed: {e}", std::process::id()));
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
+    // A stopping process serves the requests it has read; what it has not
+    // read waits for its successor.
+    while let Some(mut ready) = reactor.next_request() {
+        loop {
+            let Ready { conn, token, head } = ready;
+            let reusable = serve_exchange(group, &conn, head, stopping, served);
+            reactor.done();
+            if max > 0 && served.load(Ordering::Acquire) >= max {
+                // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
+                stopping.store(true, Ordering::Release);
             }
-        };
-        if stopping.load(Ordering::Acquire) {
-            // A stopping process takes no more connections; what is still
-            // queued on the group socket waits for its successor.
-            return;
-        }
-        match token {
-            STOP => continue,
-            LISTENER => {
-                if let Some(conn) = accept(group, waiting, stopping) {
-                    let token = waiting.next_token.fetch_add(1, Ordering::Relaxed);
-                    serve_connection(group, waiting, conn, token, true, stopping, served);
-                }
-            }
-            token => {
-                let conn = waiting.connections.lock().get(&token).cloned();
-                if let Some(conn) = conn {
-                    serve_connection(group, waiting, conn, token, false, stopping, served);
-                }
+            match reusable.then(|| reactor.park(token, conn)).flatten() {
+                Some(next) => ready = next,
+                None => break,
             }
         }
-    }
-}
-
-/// Takes a new connection from the group socket, if this process gets it.
-fn accept(group: &Group, waiting: &Waiting, stopping: &Arc<AtomicBool>) -> Option<Conn> {
-    let listener = group.listener.as_ref()?;
-    let accepted = listener.accept();
-    // Watch for the next connection only now: one accept() per readiness.
-    let _ = waiting.epoll.rearm(os::raw_fd(listener), LISTENER);
-    match accepted {
-        Ok((stream, _)) => {
-            // Accepted sockets do not inherit the group socket's buffer sizes.
-            let _ = os::set_buffer_sizes(os::raw_fd(&stream), super::supervisor::buffer_sizes(&group.config));
-            Connection::new(stream, stopping.clone()).map(|c| Arc::new(Mutex::new(c)))
-        }
-        // Another worker or process of the group took it.
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-        Err(e) => {
-            log::server(Level::Error, &format!("mod_wsgi (pid={}): accept on '{}' failed: {e}", std::process::id(), group.socket));
-            std::thread::sleep(Duration::from_millis(100));
-            None
-        }
-    }
-}
-
-/// Serves the requests waiting on `conn`, then leaves it watched for the
-/// next one (`new`: for the first time), or drops it when it has ended.
-fn serve_connection(group: &Group, waiting: &Waiting, conn: Conn, token: u64, new: bool, stopping: &AtomicBool, served: &AtomicU32) {
-    let fd = os::raw_fd(conn.lock().reader.get_ref());
-    loop {
-        if !serve_exchange(group, &conn, stopping, served) {
-            if !new {
-                let _ = waiting.epoll.remove(fd);
-                waiting.connections.lock().remove(&token);
-            }
-            return;
-        }
-        // A request already read into the buffer would never wake the epoll set.
-        if conn.lock().reader.buffer().is_empty() {
-            break;
-        }
-    }
-    let watched = if new {
-        waiting.connections.lock().insert(token, conn);
-        waiting.epoll.add(fd, token, false)
-    } else {
-        waiting.epoll.rearm(fd, token)
-    };
-    if watched.is_err() {
-        waiting.connections.lock().remove(&token);
     }
 }
 
 /// Runs one exchange on `conn`; true when the connection can carry another.
-fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &AtomicBool, served: &AtomicU32) -> bool {
-    let head = match protocol::read_request_head(&mut conn.lock().reader) {
-        Ok(Some(head)) => head,
-        Ok(None) => return false,
-        // The Apache child went away between requests.
-        Err(protocol::ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return false,
-        Err(e) => {
-            log::server(Level::Error, &format!("mod_wsgi (pid={}): bad request from Apache child: {e}", std::process::id()));
-            return false;
-        }
-    };
+fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> bool {
     let daemon_start = now_micros();
     if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
         // The script changed: a fresh process serves it, as mod_wsgi restarts
@@ -218,9 +135,9 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         script_changed(group, &head, stopping);
         if !body_follows(conn) {
             let c = &mut *conn.lock();
-            c.body = BodyCursor::new();
-            let _ = c.body.drain(&mut c.reader);
-            let _ = protocol::write_response_restart(&mut c.writer);
+            c.reset();
+            let _ = c.body.drain(&mut c.wire);
+            let _ = protocol::write_response_restart(&mut c.wire);
             return false;
         }
     }
@@ -236,11 +153,7 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         // tells the client not to reuse the connection.
         stopping.store(true, Ordering::Release);
     }
-    {
-        let mut c = conn.lock();
-        c.body = BodyCursor::new();
-        c.started = false;
-    }
+    conn.lock().reset();
     let waited = Duration::from_micros(now_micros().saturating_sub(head.request_start).max(0) as u64);
     let queue_timeout = group.config.queue_timeout;
     let outcome = if !queue_timeout.is_zero() && waited > queue_timeout {
@@ -252,31 +165,36 @@ fn serve_exchange(group: &Group, conn: &Arc<Mutex<Connection>>, stopping: &Atomi
         if !group.config.startup_timeout.is_zero() {
             monitor::application_wanted(&group.config.name);
         }
-        python::run(&request_info(group, &head, daemon_start), Box::new(DaemonIo { conn: conn.clone(), log_prefix: log_prefix(&head) }))
+        let io = DaemonIo {
+            conn: conn.clone(),
+            log_prefix: log_prefix(&head),
+            header_limit: group.config.header_buffer_size as usize,
+            describe: format!("'{}': {}", group.config.name, head.script_filename),
+        };
+        python::run(&request_info(group, &head, daemon_start), Box::new(io))
     };
     let mut c = conn.lock();
     let ended = match outcome {
-        Outcome::TimedOut => protocol::write_response_fail(&mut c.writer, 504),
+        Outcome::TimedOut => protocol::write_response_fail(&mut c.wire, 504),
         Outcome::Sent => Ok(()),
-        Outcome::Aborted => protocol::write_response_abort(&mut c.writer),
-        Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.writer),
+        Outcome::Aborted => protocol::write_response_abort(&mut c.wire),
+        Outcome::NoApplication | Outcome::Failed if c.started => protocol::write_response_abort(&mut c.wire),
         // 404 in embedded mode, but 500 from a daemon, as in the C module.
-        Outcome::NoApplication => protocol::write_response_fail(&mut c.writer, 500),
-        Outcome::Failed => protocol::write_response_fail(&mut c.writer, 500),
+        Outcome::NoApplication => protocol::write_response_fail(&mut c.wire, 500),
+        Outcome::Failed => protocol::write_response_fail(&mut c.wire, 500),
     };
     // The client sends the whole body before it reads the response, so the
     // part the application left unread is all coming: consume it, or closing
     // with unread data would reset the connection under the response.
     let c = &mut *c;
-    let drained = c.body.drain(&mut c.reader).is_ok();
-    ended.is_ok() && c.writer.flush().is_ok() && drained && !stopping.load(Ordering::Acquire)
+    let drained = c.body.drain(&mut c.wire).is_ok();
+    ended.is_ok() && c.wire.flush().is_ok() && drained && !stopping.load(Ordering::Acquire)
 }
 
 /// Whether the request has a body: the frame after the head is not the end marker.
 fn body_follows(conn: &Conn) -> bool {
-    use std::io::BufRead;
     let mut c = conn.lock();
-    match c.reader.fill_buf() {
+    match c.wire.fill_buf() {
         Ok(buf) => buf.first() != Some(&(protocol::FrameKind::BodyEnd as u8)),
         Err(_) => true,
     }

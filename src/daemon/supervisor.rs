@@ -4,6 +4,7 @@
 //! (graceful restart, restart, stop).
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::os;
+use nix::sys::signal::Signal;
+
+use super::{origin, os};
 use crate::apache::process::{self, Event, Watched};
 use crate::apache::{ffi, log, pool};
 use crate::config::{DaemonProcess, ServerConfig};
@@ -23,6 +26,9 @@ pub struct Group {
     pub socket: String,
     /// None when the socket could not be created: requests then get 503.
     pub listener: Option<UnixListener>,
+    /// How long a connection may take to deliver a request head, and each
+    /// read or write of an exchange may wait: socket-timeout=, else Apache's Timeout.
+    pub socket_timeout: Duration,
     /// The main server's configuration (interpreter-wide settings).
     pub server: &'static ServerConfig,
     /// Every server's configuration (for the scripts to preload).
@@ -79,12 +85,14 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
     STOPPING.store(false, Ordering::Release);
     let generation = process::generation();
     let (apache_uid, apache_gid) = process::apache_identity();
-    let mut table = endpoints().lock();
-    table.clear();
+    let apache_timeout = process::server_timeout(main).max(Duration::from_secs(1));
+    endpoints().lock().clear();
+    let names: Vec<&str> = configs.iter().flat_map(|s| s.daemons.iter().map(|d| d.name.as_str())).collect();
+    origin::renew(&names).map_err(|e| format!("Unable to make keys for the daemon process groups: {e}"))?;
     let mut id = 0;
     for server in configs {
         for config in &server.daemons {
-            if table.contains_key(&config.name) {
+            if endpoints().lock().contains_key(&config.name) {
                 continue; // inherited by a virtual host's merged record
             }
             id += 1;
@@ -98,24 +106,35 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
                 .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't bind unix domain socket '{socket}': {e}.", std::process::id())))
                 .ok();
             let started = listener.is_some();
-            let group = Arc::new(Group { config: config.clone(), socket, listener, server: main_config, configs: configs.to_vec(), main_server: main as usize });
+            let socket_timeout = if config.socket_timeout.is_zero() { apache_timeout } else { config.socket_timeout };
+            let group = Arc::new(Group {
+                config: config.clone(),
+                socket,
+                listener,
+                socket_timeout,
+                server: main_config,
+                configs: configs.to_vec(),
+                main_server: main as usize,
+            });
+            // In the table before forking: no lock is held while the parent forks.
+            endpoints().lock().insert(config.name.clone(), group.clone());
             for index in 0..config.processes.max(1) {
                 if started {
                     spawn(pconf, group.clone(), index)?;
                 }
             }
-            table.insert(config.name.clone(), group);
         }
     }
-    drop(table);
     pool::on_destroy(pconf, stop_all);
     Ok(())
 }
 
 fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(), String> {
     let child_group = group.clone();
+    // The daemon keeps its own group's listener and nothing else of the parent's.
+    let keep = group.listener.iter().map(|l| l.as_raw_fd()).collect();
     let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index));
-    let pid = process::fork_watched(pconf, move || super::process::run(&child_group, index), on_event)?;
+    let pid = process::fork_watched(pconf, keep, move || super::process::run(&child_group, index), on_event)?;
     RUNNING.lock().push(pid);
     Ok(())
 }
@@ -154,11 +173,11 @@ fn stop_process(pid: i32, config: &DaemonProcess) {
     if pid <= 0 {
         return;
     }
-    os::kill(pid, libc::SIGTERM);
+    os::kill(pid, Signal::SIGTERM);
     let deadline = Instant::now() + config.shutdown_timeout + Duration::from_secs(1);
     while !os::reap(pid) {
         if Instant::now() > deadline {
-            os::kill(pid, libc::SIGKILL);
+            os::kill(pid, Signal::SIGKILL);
             let _ = os::reap(pid);
             return;
         }
@@ -172,7 +191,7 @@ fn stop_process(pid: i32, config: &DaemonProcess) {
 fn stop_all() {
     STOPPING.store(true, Ordering::Release);
     for pid in RUNNING.lock().drain(..) {
-        os::kill(pid, libc::SIGTERM);
+        os::kill(pid, Signal::SIGTERM);
     }
     if let Some(table) = ENDPOINTS.get() {
         for group in table.lock().values() {
@@ -184,10 +203,10 @@ fn stop_all() {
 /// In an Apache child: the group sockets are for the daemons to accept on.
 pub fn close_listeners_in_child() {
     // Dropping a group would close its listener; the table is only read
-    // in children, so closing is done by replacing each fd with /dev/null.
+    // in children, so each descriptor is pointed at /dev/null instead.
     if let Some(table) = ENDPOINTS.get() {
         for listener in table.lock().values().filter_map(|g| g.listener.as_ref()) {
-            os::close_inherited(listener);
+            process::hide_descriptor(listener.as_raw_fd());
         }
     }
 }

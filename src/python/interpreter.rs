@@ -44,6 +44,11 @@ pub struct Options {
     pub fold_script_paths: bool,
     /// A daemon's home=: put first on sys.path, as the script's directory would be.
     pub home_on_path: Option<String>,
+    /// Variables set in the process environment before Python reads it into
+    /// os.environ (a daemon's HOME, LANG, LC_ALL).
+    pub environment: Vec<(String, String)>,
+    /// locale=: the C library's locale, which Python takes at start.
+    pub locale: Option<String>,
     /// What the `mod_wsgi` module tells applications about this process.
     pub process_group: String,
     pub maximum_processes: u32,
@@ -68,6 +73,16 @@ pub fn start(options: &Options) -> Result<(), String> {
         return Ok(());
     }
     server_log(Level::Info, &format!("mod_wsgi (pid={}): Initializing Python.", std::process::id()));
+    for (name, value) in &options.environment {
+        // SAFETY: Python is started before the process runs threads of its
+        // own (a daemon's workers come later), so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var(name, value) };
+    }
+    if let Some(locale) = options.locale.as_deref().and_then(|l| CString::new(l).ok()) {
+        // SAFETY: as above; setlocale copies the name.
+        unsafe { libc::setlocale(libc::LC_ALL, locale.as_ptr()) };
+    }
     super::events::process_started();
     // SAFETY: PyConfig is plain data initialised by PyConfig_InitPythonConfig and
     // released by PyConfig_Clear; strings passed are NUL-terminated and copied.

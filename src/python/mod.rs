@@ -44,8 +44,8 @@ pub trait RequestIo: Send {
     fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()>;
     /// Sends body bytes, pushing them to the client now when `flush`.
     fn write_body(&mut self, data: &[u8], flush: bool) -> io::Result<()>;
-    /// Sends `len` bytes of the open file `fd` from `offset`.
-    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()>;
+    /// Sends `len` bytes of the open file `file` from `offset`.
+    fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()>;
     /// Ends the response body.
     fn finish(&mut self) -> io::Result<()>;
     /// Writes a line to the error log in this request's context.

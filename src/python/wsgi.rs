@@ -515,7 +515,10 @@ fn send_file(py: Python<'_>, context: &RequestContext, wrapper: &FileWrapper) ->
             io.send_headers(*code, line, headers)?;
         }
         if len > 0 {
-            io.send_file(fd, offset, len)?;
+            // SAFETY: the file object holds `fd` open until it is closed,
+            // after the response has been sent.
+            let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            io.send_file(file, offset, len)?;
         }
         io.finish()
     })?;

@@ -151,6 +151,10 @@ pub struct ServerBuilder {
     snippet: String,
     files: Vec<(String, Vec<u8>)>,
     load_wsgi: bool,
+    /// Event MPM children and threads per child (default: one child of 8).
+    workers: (u32, u32),
+    /// A soft and hard limit on open descriptors for Apache and all it forks.
+    nofile: Option<u64>,
 }
 
 /// A new server configuration: mpm_event, LogLevel info, no WSGI directives yet.
@@ -162,6 +166,8 @@ pub fn server() -> ServerBuilder {
         snippet: String::new(),
         files: Vec::new(),
         load_wsgi: true,
+        workers: (1, 8),
+        nofile: None,
     }
 }
 
@@ -209,6 +215,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Event MPM with `children` processes of `threads` worker threads.
+    pub fn workers(mut self, children: u32, threads: u32) -> Self {
+        self.workers = (children, threads);
+        self
+    }
+
+    /// Starts Apache with this limit on open descriptors (soft and hard), as
+    /// `ulimit -n` in its envvars or LimitNOFILE in its unit would.
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Leaves out the `LoadModule wsgi_module` line.
     pub fn without_wsgi(mut self) -> Self {
         self.load_wsgi = false;
@@ -228,14 +247,16 @@ impl ServerBuilder {
                 line(&format!(
                     "LoadModule mpm_event_module {MODULES}/mod_mpm_event.so"
                 ));
-                // One light child process: keeps the test servers cheap on a small machine.
-                line("StartServers 1");
-                line("ServerLimit 1");
-                line("ThreadLimit 8");
-                line("ThreadsPerChild 8");
-                line("MaxRequestWorkers 8");
+                // One light child process by default: keeps the test servers
+                // cheap on a small machine.
+                let (children, threads) = self.workers;
+                line(&format!("StartServers {children}"));
+                line(&format!("ServerLimit {children}"));
+                line(&format!("ThreadLimit {threads}"));
+                line(&format!("ThreadsPerChild {threads}"));
+                line(&format!("MaxRequestWorkers {}", children * threads));
                 line("MinSpareThreads 1");
-                line("MaxSpareThreads 9");
+                line(&format!("MaxSpareThreads {}", children * threads + 1));
             }
             Mpm::Prefork => {
                 line(&format!(
@@ -324,7 +345,15 @@ impl ServerBuilder {
             let _ = fs::remove_file(dir.path().join("error.log"));
             let _ = fs::remove_file(dir.path().join("httpd.pid"));
             let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-            let mut command = Command::new(APACHE);
+            let mut command = match self.nofile {
+                // prlimit sets the limit, then becomes Apache.
+                Some(limit) => {
+                    let mut c = Command::new("prlimit");
+                    c.arg(format!("--nofile={limit}:{limit}")).arg("--").arg(APACHE);
+                    c
+                }
+                None => Command::new(APACHE),
+            };
             // As under systemd: no PYTHON* settings of the shell running the tests.
             for (name, _) in std::env::vars_os().filter(|(n, _)| n.to_string_lossy().starts_with("PYTHON")) {
                 command.env_remove(name);

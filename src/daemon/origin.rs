@@ -1,0 +1,167 @@
+//! Proof that a request head comes from one of Apache's own children.
+//!
+//! A group socket is reachable by anything running as Apache's user (a CGI
+//! script, PHP inside Apache), and a daemon runs what the head names as its
+//! own user, so a head must prove that Apache's configuration chose it. The
+//! Apache parent makes a random key per process group at each configuration;
+//! it lives only in memory, is inherited by Apache's children, and is wiped
+//! in the daemons of every other group. On each new connection the daemon
+//! sends a random challenge; every head on that connection carries an
+//! HMAC-SHA-256, under the group's key, of the challenge, the head's place
+//! in the connection's sequence and the head's fields that choose what runs
+//! and for whom, and which request it is (all but the CGI environ, which
+//! no one without the key can send at all). A head made up, edited,
+//! replayed on another connection or out of turn does not verify.
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::protocol::{CHALLENGE_LEN, MAC_LEN};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Separates these MACs from any other use of the key.
+const CONTEXT: &[u8] = b"mod_wsgi request head v1\0";
+
+/// A per-connection challenge: random, never repeated.
+pub type Challenge = [u8; CHALLENGE_LEN];
+
+/// A request head's MAC.
+pub type Tag = [u8; MAC_LEN];
+
+/// Boxed, so that moving a record moves a pointer and leaves no copy of
+/// the key behind; zeroed when dropped.
+type Secret = Box<Zeroizing<[u8; 32]>>;
+
+/// The keys of one process group: the one made at this configuration and,
+/// for one generation, the one before it, so that Apache children of the
+/// previous generation finishing their requests after a graceful restart
+/// are still believed.
+struct GroupKeys {
+    current: Secret,
+    previous: Option<Secret>,
+}
+
+/// Every group's keys, by group name: the one place key material lives, so
+/// that a daemon process can wipe all of it but its own group's. Never
+/// locked while the parent forks.
+static KEYRING: Mutex<Option<HashMap<String, GroupKeys>>> = Mutex::new(None);
+
+/// Makes a new key for each group of a new configuration (in the Apache
+/// parent); a group's key of the previous configuration stays believed, and
+/// groups that are gone are forgotten.
+pub fn renew(groups: &[&str]) -> std::io::Result<()> {
+    let mut ring = KEYRING.lock();
+    let mut old = ring.take().unwrap_or_default();
+    let mut new = HashMap::with_capacity(groups.len());
+    for &name in groups {
+        let mut current: Secret = Box::new(Zeroizing::new([0u8; 32]));
+        getrandom::fill(&mut current[..]).map_err(std::io::Error::from)?;
+        let previous = old.remove(name).map(|keys| keys.current);
+        new.insert(name.to_owned(), GroupKeys { current, previous });
+    }
+    *ring = Some(new);
+    Ok(())
+}
+
+/// In a daemon process: every key but `own` group's is wiped, so code
+/// running as this group's user cannot speak for another group.
+pub fn keep_only(own: &str) {
+    if let Some(ring) = KEYRING.lock().as_mut() {
+        ring.retain(|name, _| name == own);
+    }
+}
+
+/// The MAC an Apache child sends with a head to `group` (current key).
+pub fn sign(group: &str, challenge: &Challenge, sequence: u64, head: &[u8]) -> Tag {
+    let ring = KEYRING.lock();
+    match ring.as_ref().and_then(|ring| ring.get(group)) {
+        Some(keys) => tag(&keys.current, challenge, sequence, head),
+        None => [0; MAC_LEN],
+    }
+}
+
+/// Whether `claimed` is the MAC of this head under either of `group`'s
+/// keys; compared in constant time.
+pub fn verify(group: &str, challenge: &Challenge, sequence: u64, head: &[u8], claimed: &Tag) -> bool {
+    let ring = KEYRING.lock();
+    let Some(keys) = ring.as_ref().and_then(|ring| ring.get(group)) else { return false };
+    std::iter::once(&keys.current).chain(&keys.previous).any(|key| {
+        let mut mac = keyed(key);
+        feed(&mut mac, challenge, sequence, head);
+        mac.verify_slice(claimed).is_ok()
+    })
+}
+
+fn keyed(key: &Secret) -> HmacSha256 {
+    HmacSha256::new_from_slice(&key[..]).expect("HMAC takes keys of any length")
+}
+
+fn feed(mac: &mut HmacSha256, challenge: &Challenge, sequence: u64, head: &[u8]) {
+    mac.update(CONTEXT);
+    mac.update(challenge);
+    mac.update(&sequence.to_be_bytes());
+    mac.update(head);
+}
+
+fn tag(key: &Secret, challenge: &Challenge, sequence: u64, head: &[u8]) -> Tag {
+    let mut mac = keyed(key);
+    feed(&mut mac, challenge, sequence, head);
+    mac.finalize().into_bytes().into()
+}
+
+/// A new connection's challenge.
+pub fn new_challenge() -> std::io::Result<Challenge> {
+    let mut challenge = [0u8; CHALLENGE_LEN];
+    getrandom::fill(&mut challenge).map_err(std::io::Error::from)?;
+    Ok(challenge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: Challenge = [7; CHALLENGE_LEN];
+
+    // One test, as the keyring is one per process.
+    #[test]
+    fn keyring() {
+        renew(&["a", "b"]).unwrap();
+        let head = b"script=/srv/app.wsgi".to_vec();
+        let tag = sign("a", &CHALLENGE, 1, &head);
+        assert!(verify("a", &CHALLENGE, 1, &head, &tag));
+        assert!(!verify("a", &CHALLENGE, 2, &head, &tag), "out of turn");
+        assert!(!verify("a", &[8; CHALLENGE_LEN], 1, &head, &tag), "another connection");
+        let mut edited = head.clone();
+        edited[8] ^= 1;
+        assert!(!verify("a", &CHALLENGE, 1, &edited, &tag), "edited");
+        let mut forged = tag;
+        forged[0] ^= 1;
+        assert!(!verify("a", &CHALLENGE, 1, &head, &forged));
+        assert!(!verify("b", &CHALLENGE, 1, &head, &tag), "another group's key");
+        assert!(!verify("c", &CHALLENGE, 1, &head, &[0; MAC_LEN]), "no such group");
+
+        // The previous configuration's key is believed for one generation.
+        renew(&["a", "b"]).unwrap();
+        assert!(verify("a", &CHALLENGE, 1, &head, &tag));
+        assert_ne!(sign("a", &CHALLENGE, 1, &head), tag);
+        renew(&["a", "b"]).unwrap();
+        assert!(!verify("a", &CHALLENGE, 1, &head, &tag));
+
+        // A daemon keeps its own group's keys only.
+        let b = sign("b", &CHALLENGE, 1, &head);
+        keep_only("a");
+        assert!(!verify("b", &CHALLENGE, 1, &head, &b));
+        assert_eq!(sign("b", &CHALLENGE, 1, &head), [0; MAC_LEN]);
+        assert!(verify("a", &CHALLENGE, 1, &head, &sign("a", &CHALLENGE, 1, &head)));
+    }
+
+    #[test]
+    fn challenges_differ() {
+        assert_ne!(new_challenge().unwrap(), new_challenge().unwrap());
+    }
+}

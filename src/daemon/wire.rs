@@ -1,0 +1,283 @@
+//! One end of a connection between an Apache child and a daemon: the socket
+//! and the buffering both ends need, held only while an exchange is under
+//! way. Hundreds of connections may sit idle in pools at both ends, so an
+//! idle one keeps its descriptor and any unread bytes, nothing more; the
+//! buffers go back to the thread that used them, for its next exchange.
+//!
+//! The buffers are small: they batch frame headers, heads and small frames;
+//! reads and writes of a buffer's size or more go straight to the socket.
+
+use std::cell::RefCell;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// The pieces bodies are relayed in.
+pub const PIECE: usize = 64 * 1024;
+
+/// The size of each buffer while an exchange runs.
+const BUFFER: usize = 8 * 1024;
+
+thread_local! {
+    /// This thread's spare input and output buffers (input ones are
+    /// initialised to their length, output ones empty).
+    static SPARE: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+fn take_input() -> Vec<u8> {
+    let spare = SPARE.with_borrow_mut(|(input, _)| std::mem::take(input));
+    if spare.is_empty() { vec![0; BUFFER] } else { spare }
+}
+
+fn take_output() -> Vec<u8> {
+    let spare = SPARE.with_borrow_mut(|(_, output)| std::mem::take(output));
+    if spare.capacity() == 0 { Vec::with_capacity(BUFFER) } else { spare }
+}
+
+/// Keeps a buffer of the usual size for the thread's next exchange; one
+/// that grew (a large head) is freed.
+fn give_back(input: Vec<u8>, mut output: Vec<u8>) {
+    SPARE.with_borrow_mut(|(spare_input, spare_output)| {
+        if input.len() == BUFFER && spare_input.is_empty() {
+            *spare_input = input;
+        }
+        if output.capacity() == BUFFER && spare_output.capacity() == 0 {
+            output.clear();
+            *spare_output = output;
+        }
+    });
+}
+
+pub struct Wire {
+    stream: UnixStream,
+    /// Received bytes; `input[start..end]` are not consumed yet.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes written and not yet sent.
+    output: Vec<u8>,
+}
+
+impl Wire {
+    pub fn new(stream: UnixStream) -> Wire {
+        Wire { stream, input: Vec::new(), start: 0, end: 0, output: Vec::new() }
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// Received bytes not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.input[self.start..self.end]
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Appends bytes received elsewhere (by a non-blocking read into a
+    /// scratch buffer) to the unread input.
+    pub fn push_received(&mut self, bytes: &[u8]) {
+        if self.input.is_empty() {
+            self.input = take_input();
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.input.len() - self.end < bytes.len() {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.input.len() - self.end < bytes.len() {
+                self.input.resize(self.end + bytes.len(), 0);
+            }
+        }
+        self.input[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
+    /// Gives back the buffers between exchanges, keeping unread bytes in a
+    /// buffer of their own size. Unsent output is dropped: call `flush` first.
+    pub fn release_buffers(&mut self) {
+        let unread = self.end - self.start;
+        let input = std::mem::take(&mut self.input);
+        if unread > 0 {
+            self.input = input[self.start..self.end].to_vec();
+        }
+        self.start = 0;
+        self.end = unread;
+        give_back(input, std::mem::take(&mut self.output));
+    }
+
+    /// Reads from the socket into the emptied input buffer (one read); Ok(0)
+    /// at end of file.
+    fn fill(&mut self) -> io::Result<usize> {
+        self.start = 0;
+        self.end = 0;
+        if self.input.is_empty() {
+            self.input = take_input();
+        }
+        let n = (&self.stream).read(&mut self.input)?;
+        self.end = n;
+        Ok(n)
+    }
+
+    /// The buffered input, reading from the socket first when there is none.
+    pub fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.fill()?;
+        }
+        Ok(self.buffered())
+    }
+
+    fn send_output(&mut self) -> io::Result<()> {
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.output.len() {
+                break Ok(());
+            }
+            match (&self.stream).write(&self.output[sent..]) {
+                Ok(0) => break Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write to the connection")),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.output.drain(..sent);
+        result
+    }
+
+    fn reserve_output(&mut self) {
+        if self.output.capacity() == 0 {
+            self.output = take_output();
+        }
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end && buf.len() >= BUFFER {
+            // Large reads skip the buffer.
+            return (&self.stream).read(buf);
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.output.len() + data.len() > BUFFER {
+            self.send_output()?;
+        }
+        if data.len() >= BUFFER {
+            return (&self.stream).write(data);
+        }
+        self.reserve_output();
+        self.output.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if self.output.len() + total > BUFFER {
+            self.send_output()?;
+        }
+        if total >= BUFFER {
+            return (&self.stream).write_vectored(bufs);
+        }
+        self.reserve_output();
+        for buf in bufs {
+            self.output.extend_from_slice(buf);
+        }
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_output()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Wire, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        (Wire::new(a), b)
+    }
+
+    #[test]
+    fn reads_what_was_pushed_before_the_socket() {
+        let (mut wire, mut peer) = pair();
+        wire.push_received(b"head");
+        peer.write_all(b"body").unwrap();
+        let mut got = [0u8; 8];
+        let mut n = 0;
+        while n < 8 {
+            n += wire.read(&mut got[n..]).unwrap();
+        }
+        assert_eq!(&got, b"headbody");
+    }
+
+    #[test]
+    fn idle_wires_keep_only_unread_bytes() {
+        let (mut wire, mut peer) = pair();
+        peer.write_all(&[1u8; 100]).unwrap();
+        let mut first = [0u8; 10];
+        wire.read_exact(&mut first).unwrap();
+        wire.write_all(b"reply").unwrap();
+        wire.flush().unwrap();
+        wire.release_buffers();
+        assert_eq!(wire.buffered(), &[1u8; 90][..]);
+        assert_eq!(wire.input.capacity(), 90);
+        assert_eq!(wire.output.capacity(), 0);
+        let mut rest = [0u8; 90];
+        wire.read_exact(&mut rest).unwrap();
+        wire.release_buffers();
+        assert_eq!(wire.input.capacity(), 0);
+        // The buffers wait for this thread's next exchange.
+        SPARE.with_borrow(|(input, output)| assert_eq!((input.len(), output.capacity()), (BUFFER, BUFFER)));
+        let mut reply = [0u8; 5];
+        peer.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"reply");
+    }
+
+    #[test]
+    fn writes_are_batched_until_flushed_and_large_ones_go_straight_out() {
+        let (mut wire, mut peer) = pair();
+        wire.write_all(b"small").unwrap();
+        peer.set_nonblocking(true).unwrap();
+        assert!(peer.read(&mut [0u8; 8]).is_err(), "nothing sent before flush");
+        wire.flush().unwrap();
+        let big = vec![7u8; PIECE * 2];
+        assert!(PIECE * 2 > BUFFER);
+        let writer = std::thread::spawn(move || {
+            wire.write_all(&big).unwrap();
+            wire.flush().unwrap();
+        });
+        peer.set_nonblocking(false).unwrap();
+        let mut got = vec![0u8; 5 + PIECE * 2];
+        peer.read_exact(&mut got).unwrap();
+        writer.join().unwrap();
+        assert_eq!(&got[..5], b"small");
+        assert!(got[5..].iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn pushes_after_partial_consumption_keep_order() {
+        let (mut wire, _peer) = pair();
+        wire.push_received(b"abcdef");
+        wire.consume(4);
+        wire.push_received(b"gh");
+        assert_eq!(wire.buffered(), b"efgh");
+        wire.consume(4);
+        wire.push_received(b"ij");
+        assert_eq!(wire.buffered(), b"ij");
+    }
+}
