@@ -9,7 +9,7 @@ use crate::apache::hooks::{mpm_is_multiprocess, mpm_is_multithread};
 use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
 use crate::config::{AliasPattern, EffectiveSettings, GroupContext, MapHeadToGet, ScriptAlias, ScriptFile};
-use crate::daemon::protocol::RequestHead;
+use crate::daemon::protocol::{Environ, RequestHead};
 use crate::daemon::{client, supervisor};
 use crate::python::{self, Outcome, RequestInfo};
 
@@ -128,7 +128,7 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
     let url_scheme = url_scheme(&mut cgi);
     if let Some(group) = daemon {
         let mut head = RequestHead {
-            environ: cgi.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+            environ: Environ::from_pairs(&cgi),
             script_filename: filename,
             callable_object: groups.callable_object,
             application_group: groups.application,

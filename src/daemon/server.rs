@@ -212,13 +212,13 @@ fn script_changed(group: &Group, head: &RequestHead, stopping: &AtomicBool) {
 
 /// `[remote ip:port] ` for the request's log lines.
 fn log_prefix(head: &RequestHead) -> String {
-    let var = |name: &[u8]| head.environ.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+    let var = |name: &[u8]| head.environ.get(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
     format!("[remote {}:{}] ", var(b"REMOTE_ADDR"), var(b"REMOTE_PORT"))
 }
 
 fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) -> RequestInfo<'a> {
     RequestInfo {
-        cgi: head.environ.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect(),
+        cgi: head.environ.iter().collect(),
         script_filename: &head.script_filename,
         script_mtime: head.script_mtime,
         script_reloading: head.script_reloading,
