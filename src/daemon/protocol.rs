@@ -397,7 +397,7 @@ pub fn read_request_head(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
     if h.kind != FrameKind::RequestHead {
         return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
     }
-    read_payload(r, h.len).map(Some)
+    read_head_payload(r, h.len).map(Some)
 }
 
 /// Sends a new connection's challenge, and flushes `w`.
@@ -648,7 +648,7 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
     // Lengths were checked by `read_frame_header`; markers have none.
     Ok(match h.kind {
         FrameKind::ResponseStart => {
-            let payload = read_payload(r, h.len)?;
+            let payload = read_head_payload(r, h.len)?;
             let mut d = Decoder::new(&payload, "response start");
             let status = d.u16("status")?;
             let status_line = d.string("status line")?;
@@ -770,9 +770,18 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<()> {
 }
 
 /// Reads a payload whose length has already been checked against its limit.
-/// Memory grows with the bytes that arrive, not with the length a peer
-/// announced: a large frame that never comes costs nothing.
+/// Reads a payload whose length has already been checked against its limit.
 fn read_payload(r: &mut impl Read, len: usize) -> Result<Vec<u8>> {
+    let mut payload = vec![0u8; len];
+    read_exact(r, &mut payload)?;
+    Ok(payload)
+}
+
+/// Reads a head's payload. Its limit is high (a response head may have any
+/// number of lines), so memory grows with the bytes that arrive, not with
+/// the length the peer announced: a large head that never comes costs
+/// nothing.
+fn read_head_payload(r: &mut impl Read, len: usize) -> Result<Vec<u8>> {
     const STEP: usize = 64 * 1024;
     let mut payload = vec![0u8; len.min(STEP)];
     let mut filled = 0;

@@ -19,7 +19,6 @@
 //! briefly, so silent ones cannot keep real requests out. A lone process
 //! accepts whatever comes.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -140,11 +139,6 @@ enum Head {
     Refused,
 }
 
-thread_local! {
-    /// Each worker's buffer for reading what arrived.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 impl<'g> Reactor<'g> {
     pub fn new(group: &'g Group, stopping: Arc<AtomicBool>, descriptors: u64, stop: std::io::PipeReader) -> io::Result<Reactor<'g>> {
         let listener = group.listener.as_ref().ok_or_else(|| io::Error::other("no group socket"))?;
@@ -196,10 +190,7 @@ impl<'g> Reactor<'g> {
                 STOP => {}
                 LISTENER => self.accept(),
                 token => {
-                    if let Some(ready) = SCRATCH.with_borrow_mut(|scratch| {
-                        scratch.resize(PIECE, 0);
-                        self.readable(token, scratch)
-                    }) {
+                    if let Some(ready) = self.readable(token) {
                         return Some(ready);
                     }
                 }
@@ -390,18 +381,18 @@ impl<'g> Reactor<'g> {
 
     /// Reads what arrived on a parked connection: the request, once its
     /// whole head is there.
-    fn readable(&self, token: u64, scratch: &mut [u8]) -> Option<Ready> {
+    fn readable(&self, token: u64) -> Option<Ready> {
         let mut parked = self.parked.lock().remove(&token)?;
         let conn = parked.conn.clone();
         let mut c = conn.lock();
         loop {
-            // The first read takes what came (the head and often the whole
-            // body); later ones no more than the head still needs.
+            // What the buffer has room for (the head and often the whole
+            // body); a head larger than that, no more than it still needs.
             let want = match protocol::request_head_frame_len(c.wire.buffered()) {
-                Ok(Some(len)) => len.saturating_sub(c.wire.buffered().len()).clamp(1, scratch.len()),
-                _ => scratch.len(),
+                Ok(Some(len)) => len.saturating_sub(c.wire.buffered().len()).clamp(c.wire.room().min(PIECE), PIECE),
+                _ => c.wire.room().max(HEADER_LEN),
             };
-            match os::recv_now(c.wire.stream(), &mut scratch[..want]) {
+            match c.wire.receive(want, os::recv_now) {
                 Ok(0) => {
                     if !c.wire.buffered().is_empty() {
                         log::server(Level::Error, &format!("mod_wsgi (pid={}): Unable to read WSGI request. The connection from {} closed in the middle of a request head.", std::process::id(), describe_peer(&c)));
@@ -410,7 +401,7 @@ impl<'g> Reactor<'g> {
                     self.release(&mut parked);
                     return None;
                 }
-                Ok(n) => c.wire.push_received(&scratch[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {

@@ -76,9 +76,14 @@ impl Wire {
         self.start = (self.start + n).min(self.end);
     }
 
-    /// Appends bytes received elsewhere (by a non-blocking read into a
-    /// scratch buffer) to the unread input.
-    pub fn push_received(&mut self, bytes: &[u8]) {
+    /// How many bytes `receive` can take without growing the buffer.
+    pub fn room(&self) -> usize {
+        if self.input.is_empty() { BUFFER } else { self.input.len() - (self.end - self.start) }
+    }
+
+    /// Appends to the unread input what `receive` reads (at most `max`
+    /// bytes) from the socket: a non-blocking read, say.
+    pub fn receive(&mut self, max: usize, receive: impl FnOnce(&UnixStream, &mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
         if self.input.is_empty() {
             self.input = take_input();
         }
@@ -86,16 +91,17 @@ impl Wire {
             self.start = 0;
             self.end = 0;
         }
-        if self.input.len() - self.end < bytes.len() {
+        if self.input.len() - self.end < max {
             self.input.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if self.input.len() - self.end < bytes.len() {
-                self.input.resize(self.end + bytes.len(), 0);
+            if self.input.len() - self.end < max {
+                self.input.resize(self.end + max, 0);
             }
         }
-        self.input[self.end..self.end + bytes.len()].copy_from_slice(bytes);
-        self.end += bytes.len();
+        let n = receive(&self.stream, &mut self.input[self.end..self.end + max])?;
+        self.end += n;
+        Ok(n)
     }
 
     /// Gives back the buffers between exchanges, keeping unread bytes in a
@@ -213,9 +219,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_what_was_pushed_before_the_socket() {
+    fn reads_what_was_received_before_the_socket() {
         let (mut wire, mut peer) = pair();
-        wire.push_received(b"head");
+        receive(&mut wire, b"head");
         peer.write_all(b"body").unwrap();
         let mut got = [0u8; 8];
         let mut n = 0;
@@ -270,14 +276,27 @@ mod tests {
     }
 
     #[test]
-    fn pushes_after_partial_consumption_keep_order() {
+    fn receiving_after_partial_consumption_keeps_order() {
         let (mut wire, _peer) = pair();
-        wire.push_received(b"abcdef");
+        receive(&mut wire, b"abcdef");
         wire.consume(4);
-        wire.push_received(b"gh");
+        receive(&mut wire, b"gh");
         assert_eq!(wire.buffered(), b"efgh");
         wire.consume(4);
-        wire.push_received(b"ij");
+        receive(&mut wire, b"ij");
         assert_eq!(wire.buffered(), b"ij");
+        // More than a buffer's room grows it.
+        let big = vec![5u8; BUFFER * 2];
+        receive(&mut wire, &big);
+        assert_eq!(wire.buffered().len(), 2 + BUFFER * 2);
+    }
+
+    /// As if `bytes` had just arrived.
+    fn receive(wire: &mut Wire, bytes: &[u8]) {
+        let n = wire.receive(bytes.len(), |_, buf| {
+            buf.copy_from_slice(bytes);
+            Ok(bytes.len())
+        });
+        assert_eq!(n.unwrap(), bytes.len());
     }
 }
