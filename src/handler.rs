@@ -119,7 +119,13 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
     if let Some(group) = &daemon {
         check_script_owner(req, &group.config, &filename)?;
     }
-    req.setup_body(settings.chunked_request)?;
+    req.setup_body(settings.chunked_request).inspect_err(|&status| {
+        if status == http(ffi::HTTP_LENGTH_REQUIRED) {
+            req.log_error(&format!(
+                "Received request requiring chunked transfer encoding, but optional support for chunked transfer encoding has not been enabled.: {filename}"
+            ));
+        }
+    })?;
 
     complete_cgi(req, &settings, &mut cgi);
     let listener_host = String::from_utf8_lossy(req.local_ip()).into_owned();

@@ -122,6 +122,21 @@ impl Request {
         unsafe { (*self.rec().server).timeout }
     }
 
+    /// What went wrong when reading the body failed (httpd has already
+    /// answered the client, if it is still there).
+    pub fn body_read_failure(&self) -> String {
+        let r = self.rec();
+        let read = r.read_length;
+        if r.read_chunked != 0 {
+            format!("the client went away, or sent a malformed chunk, after {read} bytes")
+        } else if r.remaining > 0 {
+            // httpd sets `remaining` to the declared length and leaves it there.
+            format!("the client went away after {read} of {} bytes", r.remaining)
+        } else {
+            format!("the read failed after {read} bytes")
+        }
+    }
+
     /// Whether the client announced a body (a length or chunked encoding).
     pub fn has_body(&self) -> bool {
         let r = self.rec();
@@ -370,8 +385,15 @@ impl Request {
         unsafe { brigade::insert_tail(bb, bucket) };
     }
 
-    /// Marks the connection broken so httpd sends nothing more on it.
+    /// Cuts the response short: what was passed on so far (the head and the
+    /// body up to here) goes out to the client, then the connection is
+    /// marked broken, so httpd sends nothing more on it (no final chunk)
+    /// and closes it, and the client can tell the response failed.
     pub fn abort_connection(&mut self) {
+        // SAFETY: a new flush bucket on the connection's allocator.
+        self.append(|list| unsafe { ffi::apr_bucket_flush_create(list) });
+        // The client may be gone already: nothing more to do then.
+        let _ = self.pass();
         // SAFETY: r->connection is always set; only this thread writes it now.
         unsafe {
             let c = (*self.raw.as_ptr()).connection;
@@ -386,7 +408,7 @@ impl RequestIo for Request {
         // SAFETY: writes at most buf.len() bytes into buf and returns how many.
         let n = unsafe { ffi::ap_get_client_block(self.raw.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
-            return Err(io::Error::other(if self.aborted() { "client closed connection" } else { "error reading request body" }));
+            return Err(io::Error::other(self.body_read_failure()));
         }
         Ok(n as usize)
     }

@@ -106,8 +106,11 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
         // Only a request whose body was not taken from the client can go again.
         Err(SendError::Daemon(_)) if pooled && body_sent == 0 => return Relayed::Again,
         Err(SendError::Client(e)) => {
-            req.log_info(&format!("mod_wsgi (pid={}): request data read error: {e}.", std::process::id()));
-            return Relayed::Done(ffi::HTTP_BAD_REQUEST as c_int);
+            req.log_error(&format!("mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {e}.", std::process::id()));
+            // The application learns the same from wsgi.input; the connection is not reused.
+            let _ = protocol::write_body_abort(&mut conn.wire, &e.to_string());
+            // httpd has answered the client already (the input filters' error).
+            return Relayed::Done(ffi::AP_FILTER_ERROR);
         }
         Err(SendError::Daemon(e)) => {
             req.log_error(&format!("mod_wsgi (pid={}): Unable to send request to WSGI daemon process '{name}' on '{}': {e}.", std::process::id(), group.socket));

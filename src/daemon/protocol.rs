@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! daemon -> client   Challenge                       (once, on accepting)
-//! client -> daemon   RequestHead, BodyChunk*, BodyEnd
+//! client -> daemon   RequestHead, BodyChunk*, (BodyEnd | BodyAbort)
 //! daemon -> client   ResponseStart, Data*, (End | Abort)
 //!                  | Fail
 //! ```
@@ -46,6 +46,9 @@ pub const MAX_HEAD: usize = 1 << 20;
 /// well above the few MiB of headers clients accept.
 pub const MAX_RESPONSE_HEAD: usize = 64 << 20;
 
+/// Longest reason a `BodyAbort` gives.
+pub const MAX_REASON: usize = 1024;
+
 /// Length of the MAC that opens a request head's payload (HMAC-SHA-256).
 pub const MAC_LEN: usize = 32;
 
@@ -82,6 +85,10 @@ pub enum ProtocolError {
     #[error("malformed daemon protocol frame: {0}")]
     Malformed(String),
 
+    /// The request body broke off at the client's end (the payload says how).
+    #[error("{0}")]
+    BodyAborted(String),
+
     /// A `BodyReader` that already returned an error: the stream position is
     /// unknown, so the connection must not be reused.
     #[error("request body stream already failed; the connection cannot be reused")]
@@ -110,6 +117,7 @@ pub enum FrameKind {
     RequestHead = 0x01,
     BodyChunk = 0x02,
     BodyEnd = 0x03,
+    BodyAbort = 0x04,
     ResponseStart = 0x11,
     Data = 0x12,
     End = 0x13,
@@ -126,6 +134,7 @@ impl FrameKind {
             0x01 => Self::RequestHead,
             0x02 => Self::BodyChunk,
             0x03 => Self::BodyEnd,
+            0x04 => Self::BodyAbort,
             0x11 => Self::ResponseStart,
             0x12 => Self::Data,
             0x13 => Self::End,
@@ -145,6 +154,7 @@ impl FrameKind {
             Self::RequestHead => (MAC_LEN + 4, MAC_LEN + 4 + MAX_HEAD),
             Self::ResponseStart => (0, MAX_RESPONSE_HEAD),
             Self::Challenge => (CHALLENGE_LEN, CHALLENGE_LEN),
+            Self::BodyAbort => (0, MAX_REASON),
             Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
             Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
             Self::Fail => (2, 2),
@@ -433,6 +443,19 @@ pub fn write_body_end(w: &mut impl Write) -> Result<()> {
     write_marker(w, FrameKind::BodyEnd, &[])
 }
 
+/// Ends the request body short, saying why (cut to `MAX_REASON` bytes), and
+/// flushes `w`: the rest of the body will not come.
+pub fn write_body_abort(w: &mut impl Write, reason: &str) -> Result<()> {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    w.write_all(&frame_header(FrameKind::BodyAbort, end))?;
+    w.write_all(&reason.as_bytes()[..end])?;
+    w.flush()?;
+    Ok(())
+}
+
 /// The daemon side's position in a request body, owned and without a borrow
 /// of the stream, so it can live in a connection struct across calls that
 /// each lock and pass the stream (`BodyReader` is the borrowing convenience).
@@ -497,6 +520,10 @@ impl BodyCursor {
                 FrameKind::BodyEnd => {
                     self.state = BodyState::Finished;
                     return Ok(0);
+                }
+                FrameKind::BodyAbort => {
+                    let reason = read_payload(r, h.len)?;
+                    return Err(ProtocolError::BodyAborted(String::from_utf8_lossy(&reason).into_owned()));
                 }
                 other => {
                     return Err(ProtocolError::Unexpected {
@@ -672,7 +699,7 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
             read_exact(r, &mut status)?;
             ResponseFrame::Fail { status: u16::from_be_bytes(status) }
         }
-        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd | FrameKind::Challenge) => {
+        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd | FrameKind::BodyAbort | FrameKind::Challenge) => {
             return Err(ProtocolError::Unexpected { expected: "a response frame", got: other });
         }
     })

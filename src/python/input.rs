@@ -51,7 +51,7 @@ impl Buffered {
             self.start = 0;
         }
         let mut io = context.io.lock();
-        let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
+        let io = io.as_mut().ok_or_else(|| PyOSError::new_err("Apache/mod_wsgi request data read error: request has finished"))?;
         let old = self.data.len();
         self.data.reserve(want.max(1));
         let spare = &mut self.data.spare_capacity_mut()[..want.max(1)];
@@ -66,7 +66,7 @@ impl Buffered {
                 Ok(false)
             }
             Ok(_) => Ok(true),
-            Err(e) => Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
+            Err(e) => Err(PyOSError::new_err(format!("Apache/mod_wsgi request data read error: {e}."))),
         }
     }
 }
@@ -123,13 +123,13 @@ impl InputStream {
             let got;
             (got, eof) = py.detach(|| -> PyResult<(usize, bool)> {
                 let mut io = self.context.io.lock();
-                let io = io.as_mut().ok_or_else(|| PyOSError::new_err("mod_wsgi request data read error: request has finished"))?;
+                let io = io.as_mut().ok_or_else(|| PyOSError::new_err("Apache/mod_wsgi request data read error: request has finished"))?;
                 let mut filled = 0;
                 while filled < buf.len() {
                     match counted_read(&self.context, io.as_mut(), &mut buf[filled..]) {
                         Ok(0) => return Ok((filled, true)),
                         Ok(k) => filled += k,
-                        Err(e) => return Err(PyOSError::new_err(format!("mod_wsgi request data read error: {e}"))),
+                        Err(e) => return Err(PyOSError::new_err(format!("Apache/mod_wsgi request data read error: {e}."))),
                     }
                 }
                 Ok((filled, false))
