@@ -183,7 +183,11 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
         Outcome::Failed => http(ffi::HTTP_INTERNAL_SERVER_ERROR),
         Outcome::TimedOut => http(ffi::HTTP_GATEWAY_TIME_OUT),
         Outcome::Aborted => {
-            req.abort_connection();
+            // A response httpd ended itself (its 500 for a head it refused)
+            // is on its way: only one broken off is cut.
+            if !req.response_ended() {
+                req.abort_connection();
+            }
             ffi::OK as c_int
         }
     })

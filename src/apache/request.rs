@@ -29,6 +29,8 @@ impl std::fmt::Display for ClientWriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.status == ffi::APR_TIMEUP as i32 {
             f.write_str("timed out writing to the client")
+        } else if self.status == ffi::AP_FILTER_ERROR {
+            f.write_str("an output filter refused the response and answered with an error")
         } else {
             f.write_str("client connection closed")
         }
@@ -43,6 +45,28 @@ impl ClientWriteError {
         err.get_ref().and_then(|e| e.downcast_ref::<ClientWriteError>()).map_or(0, |e| e.status)
     }
 }
+
+/// A status line or header as it goes on the wire: PEP 3333's native
+/// strings hold latin-1, one byte per character. None for a character above
+/// U+00FF, which start_response refuses, so only a misbehaving daemon sends.
+pub fn latin1(text: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if text.is_ascii() {
+        return Some(std::borrow::Cow::Borrowed(text.as_bytes()));
+    }
+    text.chars().map(|c| u8::try_from(c).ok()).collect::<Option<Vec<u8>>>().map(std::borrow::Cow::Owned)
+}
+
+/// A response head holding a character latin-1 cannot carry.
+#[derive(Debug)]
+pub struct NotLatin1(pub String);
+
+impl std::fmt::Display for NotLatin1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} holds characters beyond latin-1", self.0)
+    }
+}
+
+impl std::error::Error for NotLatin1 {}
 
 /// What the filesystem said about r->filename.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -385,6 +409,15 @@ impl Request {
         unsafe { brigade::insert_tail(bb, bucket) };
     }
 
+    /// Whether the response has been ended, on a connection still open: by
+    /// us, or by httpd when an output filter refused what it was given (as
+    /// the HTTP header filter refuses a header name that is not a token) and
+    /// sent an error response in its place. Aborting the connection now
+    /// would only discard what is on its way.
+    pub fn response_ended(&self) -> bool {
+        self.rec().eos_sent != 0 && !self.aborted()
+    }
+
     /// Cuts the response short: what was passed on so far (the head and the
     /// body up to here) goes out to the client, then the connection is
     /// marked broken, so httpd sends nothing more on it (no final chunk)
@@ -414,24 +447,30 @@ impl RequestIo for Request {
     }
 
     fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()> {
+        // Checked before anything is stored, so a head that cannot go out
+        // leaves the request as it was.
+        if let Some(text) = std::iter::once(status_line).chain(headers.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()])).find(|t| latin1(t).is_none()) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, NotLatin1(text.to_owned())));
+        }
         let pool = self.pool();
+        let copy = |text: &str| pool::pstrdup(pool, &latin1(text).unwrap_or_default());
         let r = self.raw.as_ptr();
         // SAFETY: every string stored in the request is first copied into its pool.
         unsafe {
             (*r).status = status as c_int;
-            (*r).status_line = pool::pstrdup(pool, status_line.as_bytes());
+            (*r).status_line = copy(status_line);
             for (name, value) in headers {
-                let v = pool::pstrdup(pool, value.as_bytes());
+                let v = copy(value);
                 if name.eq_ignore_ascii_case("content-type") {
                     ffi::ap_set_content_type(r, v);
                 } else if name.eq_ignore_ascii_case("content-length") {
                     match value.trim().parse::<i64>() {
                         Ok(n) => ffi::ap_set_content_length(r, n),
-                        Err(_) => ffi::apr_table_addn((*r).headers_out, pool::pstrdup(pool, name.as_bytes()), v),
+                        Err(_) => ffi::apr_table_addn((*r).headers_out, copy(name), v),
                     }
                 } else {
                     let table = if name.eq_ignore_ascii_case("www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
-                    ffi::apr_table_addn(table, pool::pstrdup(pool, name.as_bytes()), v);
+                    ffi::apr_table_addn(table, copy(name), v);
                 }
             }
         }
@@ -439,6 +478,12 @@ impl RequestIo for Request {
     }
 
     fn write_body(&mut self, data: &[u8], flush: bool) -> io::Result<()> {
+        if data.is_empty() && !flush {
+            // An empty pass would send the head with the body still open,
+            // committing the response to chunked encoding; left for finish(),
+            // an empty body goes out with Content-Length: 0.
+            return Ok(());
+        }
         if !data.is_empty() {
             // SAFETY: the transient bucket points at `data`, which outlives the
             // pass below; filters that keep it past the call copy it (setaside).
@@ -514,5 +559,24 @@ impl Request {
 
     pub fn log_info(&self, msg: &str) {
         super::log::request(self.as_ptr(), Level::Info, msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latin1;
+
+    #[test]
+    fn native_strings_go_out_one_byte_per_character() {
+        assert_eq!(latin1("200 OK").as_deref(), Some(&b"200 OK"[..]));
+        assert_eq!(latin1("caf\u{e9}").as_deref(), Some(&b"caf\xe9"[..]));
+        assert_eq!(latin1("\u{0}\u{ff}").as_deref(), Some(&b"\x00\xff"[..]));
+        assert_eq!(latin1(""), Some(Default::default()));
+    }
+
+    #[test]
+    fn characters_beyond_latin1_have_no_bytes() {
+        assert_eq!(latin1("\u{100}"), None);
+        assert_eq!(latin1("caf\u{e9} \u{20ac}"), None);
     }
 }

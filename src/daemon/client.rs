@@ -340,8 +340,19 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
                 return Some((ffi::OK as c_int, reusable));
             }
             ResponseFrame::Start { status, status_line, headers } => {
+                if let Err(e) = req.send_headers(status, &status_line, &headers) {
+                    // A head latin-1 cannot carry (start_response refuses
+                    // one): nothing of it has gone out.
+                    req.log_error(&format!(
+                        "mod_wsgi (pid={}): Invalid response headers received from daemon process '{}': {}; {e}.",
+                        std::process::id(),
+                        group.config.name,
+                        String::from_utf8_lossy(req.filename())
+                    ));
+                    return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
+                }
                 started = true;
-                req.send_headers(status, &status_line, &headers)
+                Ok(())
             }
             // Flush unless more of the response is already waiting: each
             // chunk the application yields reaches the client promptly.
@@ -363,6 +374,14 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             }
         };
         if let Err(e) = sent {
+            if req.response_ended() {
+                // httpd refused the head (a header name that is not a token,
+                // a control character in a value), logged why and answered
+                // 500 in its place, as it does in embedded mode. The rest of
+                // the application's response is not read: the connection
+                // goes, and the daemon stops writing.
+                return Some((ffi::OK as c_int, false));
+            }
             // A timed-out write is worth an error line; a client that hung
             // up is routine (mod_wsgi logs neither reset nor broken pipe).
             let status = ClientWriteError::status_of(&e);
