@@ -375,6 +375,8 @@ impl Request {
     /// Has Apache serve `location` (a local path, perhaps with a query) in
     /// place of this request, as a GET without a body: a CGI local redirect.
     pub fn internal_redirect_as_get(&mut self, location: &str) {
+        // The header's characters are latin-1, as on the wire.
+        let location = latin1(location).unwrap_or(std::borrow::Cow::Borrowed(location.as_bytes()));
         let pool = self.pool();
         let r = self.raw.as_ptr();
         // SAFETY: the method is a static string and the location is copied
@@ -383,7 +385,7 @@ impl Request {
             (*r).method = c"GET".as_ptr();
             (*r).method_number = ffi::M_GET as c_int;
             ffi::apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
-            ffi::ap_internal_redirect_handler(pool::pstrdup(pool, location.as_bytes()), r);
+            ffi::ap_internal_redirect_handler(pool::pstrdup(pool, &location), r);
         }
     }
 

@@ -266,8 +266,9 @@ fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
 /// NUL), as the C module's header buffer does. A daemon refuses such heads
 /// itself; this is for one that does not.
 fn oversized_head(status_line: &str, headers: &[(String, String)], limit: u32) -> bool {
+    use super::connection::wire_len;
     let over = |len: usize| len + 3 > limit as usize;
-    over("Status: ".len() + status_line.len()) || headers.iter().any(|(name, value)| over(name.len() + 2 + value.len()))
+    over("Status: ".len() + wire_len(status_line)) || headers.iter().any(|(name, value)| over(wire_len(name) + 2 + wire_len(value)))
 }
 
 fn frame_keeps(frame: &ResponseFrame) -> bool {

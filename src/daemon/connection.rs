@@ -157,10 +157,17 @@ impl RequestIo for DaemonIo {
 /// (or "Status: NNN reason") plus the line end and a terminating NUL.
 fn oversized_line(status_line: &str, headers: &[(String, String)], limit: usize) -> Option<String> {
     let over = |len: usize| len + 3 > limit;
-    if over("Status: ".len() + status_line.len()) {
-        return Some(format!("the status line of {} bytes", status_line.len()));
+    if over("Status: ".len() + wire_len(status_line)) {
+        return Some(format!("the status line of {} bytes", wire_len(status_line)));
     }
-    headers.iter().find(|(name, value)| over(name.len() + 2 + value.len())).map(|(name, value)| format!("the header '{name}' of {} bytes", name.len() + 2 + value.len()))
+    let line = |name: &str, value: &str| wire_len(name) + 2 + wire_len(value);
+    headers.iter().find(|(name, value)| over(line(name, value))).map(|(name, value)| format!("the header '{name}' of {} bytes", line(name, value)))
+}
+
+/// The length of a head's text on the wire, where each character is one
+/// latin-1 byte.
+pub fn wire_len(text: &str) -> usize {
+    if text.is_ascii() { text.len() } else { text.chars().count() }
 }
 
 #[cfg(test)]
@@ -169,6 +176,12 @@ mod tests {
 
     fn header(name: &str, value_len: usize) -> Vec<(String, String)> {
         vec![(name.to_owned(), "a".repeat(value_len))]
+    }
+
+    #[test]
+    fn latin1_characters_count_one_byte_each() {
+        let value = "é".repeat(32758);
+        assert_eq!(oversized_line("200 OK", &[("X-One".to_owned(), value)], 32768), None);
     }
 
     #[test]
