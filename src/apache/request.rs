@@ -11,6 +11,10 @@ use crate::python::{Level, RequestIo};
 pub struct Request {
     raw: NonNull<ffi::request_rec>,
     out: *mut ffi::apr_bucket_brigade,
+    /// The Content-Length sent, and the body bytes handed to httpd so far:
+    /// the body is cut there, and one that falls short closes the connection.
+    declared: Option<u64>,
+    sent: u64,
 }
 
 // SAFETY: httpd runs a request on one thread; the WSGI layer only touches the
@@ -81,13 +85,13 @@ impl Request {
     /// # Safety
     /// `r` must be a live request that outlives the returned value.
     pub unsafe fn from_raw(r: *mut ffi::request_rec) -> Option<Self> {
-        NonNull::new(r).map(|raw| Request { raw, out: std::ptr::null_mut() })
+        NonNull::new(r).map(|raw| Request { raw, out: std::ptr::null_mut(), declared: None, sent: 0 })
     }
 
     /// A second handle on this request for the WSGI layer, which uses it only
     /// while the handler waits for the WSGI call to return.
     pub fn handle_for_wsgi(&self) -> Request {
-        Request { raw: self.raw, out: std::ptr::null_mut() }
+        Request { raw: self.raw, out: std::ptr::null_mut(), declared: None, sent: 0 }
     }
 
     pub fn as_ptr(&self) -> *mut ffi::request_rec {
@@ -420,6 +424,51 @@ impl Request {
         self.rec().eos_sent != 0 && !self.aborted()
     }
 
+    /// How many of `len` more body bytes fit in the declared Content-Length.
+    fn admit(&mut self, len: u64) -> u64 {
+        let n = self.declared.map_or(len, |declared| len.min(declared.saturating_sub(self.sent)));
+        self.sent += n;
+        n
+    }
+
+    /// Whether the body ends short of its Content-Length: the client would
+    /// wait for the rest, or read the next response as part of this one.
+    fn falls_short(&self) -> bool {
+        let r = self.rec();
+        let bodiless = r.header_only != 0 || r.status < 200 || r.status == ffi::HTTP_NO_CONTENT as c_int || r.status == ffi::HTTP_NOT_MODIFIED as c_int;
+        !bodiless && self.declared.is_some_and(|declared| self.sent < declared)
+    }
+
+    /// Ends the response with what the brigade holds. A body short of its
+    /// Content-Length closes the connection once it is sent; set before the
+    /// headers go, it also makes them say `Connection: close`.
+    fn end(&mut self) -> io::Result<()> {
+        if self.falls_short() {
+            // SAFETY: r->connection is always set; only this thread writes it now.
+            unsafe { (*self.rec().connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE };
+        }
+        // Flush before the end: the response reaches the client while this
+        // thread still holds the connection, so a keep-alive client's next
+        // request is usually already there when Apache looks for it, and the
+        // connection skips a round through the MPM's poller.
+        // SAFETY: a new flush bucket on the connection's allocator.
+        self.append(|list| unsafe { ffi::apr_bucket_flush_create(list) });
+        // SAFETY: a new EOS bucket on the connection's allocator.
+        self.append(|list| unsafe { ffi::apr_bucket_eos_create(list) });
+        self.pass()
+    }
+
+    /// Ends the response with `data` as its last body bytes, handing httpd
+    /// the whole rest of the body with its end in one pass.
+    pub fn finish_with(&mut self, data: &[u8]) -> io::Result<()> {
+        let data = &data[..self.admit(data.len() as u64) as usize];
+        if !data.is_empty() {
+            // SAFETY: as in write_body; `data` outlives the pass in `end`.
+            self.append(|list| unsafe { ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), list) });
+        }
+        self.end()
+    }
+
     /// Cuts the response short: what was passed on so far (the head and the
     /// body up to here) goes out to the client, then the connection is
     /// marked broken, so httpd sends nothing more on it (no final chunk)
@@ -466,10 +515,11 @@ impl RequestIo for Request {
                 if name.eq_ignore_ascii_case("content-type") {
                     ffi::ap_set_content_type(r, v);
                 } else if name.eq_ignore_ascii_case("content-length") {
-                    match value.trim().parse::<i64>() {
-                        Ok(n) => ffi::ap_set_content_length(r, n),
-                        Err(_) => ffi::apr_table_addn((*r).headers_out, copy(name), v),
-                    }
+                    // A length httpd cannot frame the body by never goes out.
+                    let n = crate::python::parse_content_length(value)
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("invalid Content-Length '{value}'")))?;
+                    ffi::ap_set_content_length(r, n as ffi::apr_off_t);
+                    self.declared = Some(n);
                 } else {
                     let table = if name.eq_ignore_ascii_case("www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
                     ffi::apr_table_addn(table, copy(name), v);
@@ -486,6 +536,7 @@ impl RequestIo for Request {
             // an empty body goes out with Content-Length: 0.
             return Ok(());
         }
+        let data = &data[..self.admit(data.len() as u64) as usize];
         if !data.is_empty() {
             // SAFETY: the transient bucket points at `data`, which outlives the
             // pass below; filters that keep it past the call copy it (setaside).
@@ -499,6 +550,10 @@ impl RequestIo for Request {
     }
 
     fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+        let len = self.admit(len);
+        if len == 0 {
+            return Ok(());
+        }
         // Our own descriptor, closed with the request pool, so the caller's file may close any time.
         // SAFETY: dup of a descriptor the caller holds open.
         let own = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&file)) };
@@ -514,19 +569,12 @@ impl RequestIo for Request {
             pool::attach(pool, OwnedFd(own));
             ffi::apr_brigade_insert_file(self.output_brigade(), file, offset as ffi::apr_off_t, len as ffi::apr_off_t, pool);
         }
-        self.pass()
+        // Passed by `finish`, with the end of the response (see the trait).
+        Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        // Flush before the end: the response reaches the client while this
-        // thread still holds the connection, so a keep-alive client's next
-        // request is usually already there when Apache looks for it, and the
-        // connection skips a round through the MPM's poller.
-        // SAFETY: a new flush bucket on the connection's allocator.
-        self.append(|list| unsafe { ffi::apr_bucket_flush_create(list) });
-        // SAFETY: a new EOS bucket on the connection's allocator.
-        self.append(|list| unsafe { ffi::apr_bucket_eos_create(list) });
-        self.pass()
+        self.end()
     }
 
     fn log(&self, level: Level, msg: &str) {

@@ -255,7 +255,7 @@ fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
     loop {
         match protocol::read_response_frame(input)? {
             ResponseFrame::End => return Ok(()),
-            ResponseFrame::Data(_) => {}
+            ResponseFrame::Data(_) | ResponseFrame::Last(_) => {}
             _ => return Err(protocol::ProtocolError::Malformed("response ended without End".into())),
         }
     }
@@ -283,8 +283,15 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
+    // The body's last bytes, held for the end of the response.
+    let mut last: Option<Vec<u8>> = None;
     loop {
-        let mut frame = match protocol::read_response_frame(input) {
+        let read = protocol::read_response_frame(input).and_then(|frame| match frame {
+            ResponseFrame::End | ResponseFrame::EndClose => Ok(frame),
+            _ if last.is_some() => Err(protocol::ProtocolError::Malformed("a response frame after the last data".into())),
+            _ => Ok(frame),
+        });
+        let mut frame = match read {
             Ok(frame) => frame,
             Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 req.log_error(&format!(
@@ -317,6 +324,18 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
         };
         if let ResponseFrame::Start { status, status_line, headers } = &mut frame {
             cgi_response::apply_status_header(status, status_line, headers);
+        }
+        if let ResponseFrame::Start { headers, .. } = &frame
+            && let Some((_, value)) = headers.iter().find(|(name, value)| name.eq_ignore_ascii_case("content-length") && crate::python::parse_content_length(value).is_none())
+        {
+            // The daemon's WSGI layer refuses such a length; this is for one that does not.
+            req.log_error(&format!(
+                "mod_wsgi (pid={}): Invalid Content-Length '{value}' in response from daemon process '{}': {}",
+                std::process::id(),
+                group.config.name,
+                String::from_utf8_lossy(req.filename())
+            ));
+            return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
         }
         let sent = match frame {
             ResponseFrame::Start { ref status_line, ref headers, .. } if oversized_head(status_line, headers, group.config.header_buffer_size) => {
@@ -358,8 +377,15 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             // Flush unless more of the response is already waiting: each
             // chunk the application yields reaches the client promptly.
             ResponseFrame::Data(data) => req.write_body(&data, input.buffered().is_empty()),
+            ResponseFrame::Last(data) => {
+                last = Some(data);
+                continue;
+            }
             ResponseFrame::End | ResponseFrame::EndClose => {
-                let _ = req.finish();
+                let _ = match last.take() {
+                    Some(data) => req.finish_with(&data),
+                    None => req.finish(),
+                };
                 return Some((ffi::OK as c_int, frame_keeps(&frame)));
             }
             ResponseFrame::Abort => {

@@ -9,7 +9,7 @@
 //! ```text
 //! daemon -> client   Challenge                       (once, on accepting)
 //! client -> daemon   RequestHead, BodyChunk*, (BodyEnd | BodyAbort)
-//! daemon -> client   ResponseStart, Data*, (End | Abort)
+//! daemon -> client   ResponseStart, Data*, [Last], (End | Abort)
 //!                  | Fail
 //! ```
 //!
@@ -20,7 +20,9 @@
 //! side ever needs to hold a body whole: bodies go over in chunks. `Abort`
 //! means the response broke off after it began and must not be made to look
 //! complete; `Fail` means nothing was sent yet and Apache should answer with
-//! its own error page.
+//! its own error page. `Last` carries the rest of a body in one frame, for
+//! the Apache child to hand to Apache with the end of the response at once
+//! (its byterange filter answers a Range only on a whole body).
 //!
 //! Every frame is `kind: u8, len: u32 (big-endian), payload[len]`. The length
 //! is checked against a per-kind limit before anything is allocated, so a
@@ -126,6 +128,7 @@ pub enum FrameKind {
     Restart = 0x16,
     EndClose = 0x17,
     Challenge = 0x18,
+    Last = 0x19,
 }
 
 impl FrameKind {
@@ -143,6 +146,7 @@ impl FrameKind {
             0x16 => Self::Restart,
             0x17 => Self::EndClose,
             0x18 => Self::Challenge,
+            0x19 => Self::Last,
             _ => return None,
         })
     }
@@ -155,7 +159,7 @@ impl FrameKind {
             Self::ResponseStart => (0, MAX_RESPONSE_HEAD),
             Self::Challenge => (CHALLENGE_LEN, CHALLENGE_LEN),
             Self::BodyAbort => (0, MAX_REASON),
-            Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
+            Self::BodyChunk | Self::Data | Self::Last => (0, MAX_CHUNK),
             Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
             Self::Fail => (2, 2),
         }
@@ -266,6 +270,8 @@ pub struct RequestHead {
 pub enum ResponseFrame {
     Start { status: u16, status_line: String, headers: Vec<(String, String)> },
     Data(Vec<u8>),
+    /// The rest of the body; `End` or `EndClose` follows.
+    Last(Vec<u8>),
     End,
     Abort,
     Fail { status: u16 },
@@ -636,6 +642,16 @@ pub fn write_response_data(w: &mut impl Write, data: &[u8]) -> Result<()> {
     write_chunks(w, FrameKind::Data, data)
 }
 
+/// Sends the rest of the body as one frame (at most `MAX_CHUNK`); only the
+/// end of the response may follow. Does not flush.
+pub fn write_response_last(w: &mut impl Write, data: &[u8]) -> Result<()> {
+    if data.len() > MAX_CHUNK {
+        return Err(ProtocolError::TooLarge { kind: FrameKind::Last, len: data.len(), max: MAX_CHUNK });
+    }
+    let header = frame_header(FrameKind::Last, data.len());
+    Ok(write_all_vectored(w, &mut [IoSlice::new(&header), IoSlice::new(data)])?)
+}
+
 /// Marks the response complete and flushes `w`.
 pub fn write_response_end(w: &mut impl Write) -> Result<()> {
     write_marker(w, FrameKind::End, &[])
@@ -690,6 +706,7 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
             ResponseFrame::Start { status, status_line, headers }
         }
         FrameKind::Data => ResponseFrame::Data(read_payload(r, h.len)?),
+        FrameKind::Last => ResponseFrame::Last(read_payload(r, h.len)?),
         FrameKind::End => ResponseFrame::End,
         FrameKind::Abort => ResponseFrame::Abort,
         FrameKind::Restart => ResponseFrame::Restart,
@@ -1423,6 +1440,8 @@ mod tests {
             ResponseFrame::Start { status: 200, status_line: "200 OK".into(), headers },
             ResponseFrame::Start { status: 204, status_line: String::new(), headers: vec![] },
             ResponseFrame::Data(vec![0, 1, 2, 255]),
+            ResponseFrame::Last(vec![3, 4]),
+            ResponseFrame::Last(vec![]),
             ResponseFrame::End,
             ResponseFrame::Abort,
             ResponseFrame::Fail { status: 500 },
@@ -1437,6 +1456,7 @@ mod tests {
                     write_response_start(&mut out, *status, status_line, headers).unwrap()
                 }
                 ResponseFrame::Data(d) => write_response_data(&mut out, d).unwrap(),
+                ResponseFrame::Last(d) => write_response_last(&mut out, d).unwrap(),
                 ResponseFrame::End => write_response_end(&mut out).unwrap(),
                 ResponseFrame::Abort => write_response_abort(&mut out).unwrap(),
                 ResponseFrame::Fail { status } => write_response_fail(&mut out, *status).unwrap(),
@@ -1633,6 +1653,7 @@ mod tests {
             FrameKind::BodyEnd,
             FrameKind::ResponseStart,
             FrameKind::Data,
+            FrameKind::Last,
             FrameKind::End,
             FrameKind::Abort,
             FrameKind::Fail,

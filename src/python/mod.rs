@@ -19,6 +19,7 @@ mod wsgi;
 use std::io;
 use std::mem::MaybeUninit;
 
+pub use response::parse_content_length;
 pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
 pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
 
@@ -44,7 +45,10 @@ pub trait RequestIo: Send {
     fn send_headers(&mut self, status: u16, status_line: &str, headers: &[(String, String)]) -> io::Result<()>;
     /// Sends body bytes, pushing them to the client now when `flush`.
     fn write_body(&mut self, data: &[u8], flush: bool) -> io::Result<()>;
-    /// Sends `len` bytes of the open file `file` from `offset`.
+    /// Sends `len` bytes of the open file `file` from `offset` as the rest of
+    /// the body: only `finish` follows. Apache gets the file with the end of
+    /// the response in one pass, as its byterange filter needs to answer a
+    /// Range request.
     fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()>;
     /// Ends the response body.
     fn finish(&mut self) -> io::Result<()>;

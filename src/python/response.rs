@@ -19,6 +19,9 @@ pub struct ResponseState {
     /// The application's Content-Length: the body is cut there.
     pub content_length: Option<u64>,
     pub body_sent: u64,
+    /// Body bytes the application produced, cut or not: compared with
+    /// Content-Length for the C module's "Content length mismatch" line.
+    pub generated: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +91,47 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> 
     Ok(out)
 }
 
+/// A Content-Length value as the C module reads it (strtol): leading white
+/// space, an optional sign, decimal digits and nothing after them, at most
+/// i64::MAX and not negative. An empty value is 0, as there.
+pub fn parse_content_length(value: &str) -> Option<u64> {
+    let digits = value.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    if digits.is_empty() {
+        return value.is_empty().then_some(0);
+    }
+    let (negative, digits) = match digits.as_bytes()[0] {
+        b'-' => (true, &digits[1..]),
+        b'+' => (false, &digits[1..]),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)?;
+    (!negative || n == 0).then_some(n)
+}
+
+/// Checks every Content-Length header and keeps one, the last, holding its
+/// number: the body is cut at the length the client is told, and an Apache
+/// child never has to read a daemon's value differently from it.
+fn settle_content_length(headers: &mut Vec<(String, String)>) -> PyResult<Option<u64>> {
+    let mut last = None;
+    for (i, (name, value)) in headers.iter_mut().enumerate() {
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(value).ok_or_else(|| PyValueError::new_err(format!("invalid content length '{value}'")))?;
+            *value = n.to_string();
+            last = Some((i, n));
+        }
+    }
+    let Some((keep, n)) = last else { return Ok(None) };
+    let mut i = 0;
+    headers.retain(|(name, _)| {
+        i += 1;
+        i - 1 == keep || !name.eq_ignore_ascii_case("content-length")
+    });
+    Ok(Some(n))
+}
+
 /// The start_response callable handed to the application.
 #[pyclass(frozen, module = "mod_wsgi")]
 pub struct StartResponse {
@@ -130,12 +174,8 @@ impl StartResponse {
         }
         let line = native_string(status)?;
         let status = parse_status(&line)?;
-        let headers = parse_headers(response_headers)?;
-        let content_length = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.trim().parse::<u64>().map_err(|_| PyValueError::new_err(format!("invalid content length '{v}'"))))
-            .transpose()?;
+        let mut headers = parse_headers(response_headers)?;
+        let content_length = settle_content_length(&mut headers)?;
         super::events::response_started(py, &self.context, &line, response_headers, exc_info);
         let mut state = self.context.response.lock();
         state.status = Some(status);
@@ -158,5 +198,34 @@ impl Write {
             .cast::<PyBytes>()
             .map_err(|_| PyTypeError::new_err(format!("byte string value expected, value of type {} found", type_name(data))))?;
         super::wsgi::send_chunk(py, &self.context, bytes.as_bytes(), true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_content_length, settle_content_length};
+
+    #[test]
+    fn content_length_is_read_as_the_c_module_reads_it() {
+        // As strtol reads them (tests/wire_length.rs runs such values through both
+        // modules): these answer 200 with that length ...
+        for (value, n) in [("5", 5), (" 1", 1), ("+5", 5), ("-0", 0), ("", 0), ("007", 7), ("9223372036854775807", i64::MAX as u64)] {
+            assert_eq!(parse_content_length(value), Some(n), "{value:?}");
+        }
+        // ... and these 500 with "ValueError: invalid content length".
+        for value in [" 1 ", "1 ", "-1", "9223372036854775808", "18446744073709551615", "0x5", "5x", " ", "+", "1.0", "\u{661}"] {
+            assert_eq!(parse_content_length(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_content_length_is_kept_as_a_number() {
+        let h = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
+        let mut headers = h(&[("Content-Length", "1"), ("X-A", "a"), ("content-length", " 5")]);
+        assert_eq!(settle_content_length(&mut headers).unwrap(), Some(5));
+        assert_eq!(headers, h(&[("X-A", "a"), ("content-length", "5")]));
+        let mut headers = h(&[("X-A", "a")]);
+        assert_eq!(settle_content_length(&mut headers).unwrap(), None);
+        assert_eq!(headers, h(&[("X-A", "a")]));
     }
 }

@@ -211,6 +211,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
     let (tracked, app) = Tracked::begin(py, context, info, counts.0, &environ, app);
     let result = app.call1((environ, StartResponse::new(context.clone())));
     let outcome = respond_with(py, context, &tracked, result);
+    log_length_mismatch(context, outcome.0);
     tracked.end(py, context);
     outcome
 }
@@ -248,6 +249,23 @@ fn respond_with(py: Python<'_>, context: &Arc<RequestContext>, tracked: &Tracked
     }
 }
 
+/// Notes, as the C module does, a body longer than its Content-Length (cut
+/// there), or one of another length when nothing went wrong.
+fn log_length_mismatch(context: &RequestContext, outcome: Outcome) {
+    let (declared, generated) = {
+        let state = context.response.lock();
+        (state.content_length, state.generated)
+    };
+    if let Some(declared) = declared
+        && (generated > declared || (outcome == Outcome::Sent && generated != declared))
+    {
+        context.log(
+            Level::Debug,
+            &format!("mod_wsgi (pid={}): Content length mismatch, expected {declared}, response generated {generated}: {}", std::process::id(), context.script),
+        );
+    }
+}
+
 /// Copies a small list or tuple of bytes into a [`Buffered`] response; None
 /// when the result is something else or too big to copy.
 fn buffer_small(context: &RequestContext, result: &Bound<'_, PyAny>) -> PyResult<Option<Buffered>> {
@@ -277,7 +295,11 @@ fn buffer_small(context: &RequestContext, result: &Bound<'_, PyAny>) -> PyResult
     }
     // PEP 3333: no headers until there is a body or the application has returned.
     let headers = take_headers(context)?;
-    context.response.lock().body_sent = body.len() as u64;
+    {
+        let mut state = context.response.lock();
+        state.body_sent = body.len() as u64;
+        state.generated = total as u64;
+    }
     context.counters.wrote(std::time::Instant::now());
     Ok(Some(Buffered { headers, body }))
 }
@@ -448,6 +470,7 @@ pub fn send_chunk(py: Python<'_>, context: &RequestContext, data: &[u8], flush: 
         let mut state = context.response.lock();
         let allowed = state.content_length.map_or(data.len() as u64, |cl| cl.saturating_sub(state.body_sent).min(data.len() as u64));
         state.body_sent += allowed;
+        state.generated += data.len() as u64;
         &data[..allowed as usize]
     };
     if data.is_empty() && headers.is_none() {
@@ -508,6 +531,7 @@ fn send_file(py: Python<'_>, context: &RequestContext, wrapper: &FileWrapper) ->
             None => {}
         }
         state.body_sent += len;
+        state.generated += size.saturating_sub(offset);
     }
     let headers = take_headers(context)?;
     with_io(py, context, |io| {
