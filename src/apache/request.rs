@@ -458,17 +458,6 @@ impl Request {
         self.pass()
     }
 
-    /// Ends the response with `data` as its last body bytes, handing httpd
-    /// the whole rest of the body with its end in one pass.
-    pub fn finish_with(&mut self, data: &[u8]) -> io::Result<()> {
-        let data = &data[..self.admit(data.len() as u64) as usize];
-        if !data.is_empty() {
-            // SAFETY: as in write_body; `data` outlives the pass in `end`.
-            self.append(|list| unsafe { ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), list) });
-        }
-        self.end()
-    }
-
     /// Cuts the response short: what was passed on so far (the head and the
     /// body up to here) goes out to the client, then the connection is
     /// marked broken, so httpd sends nothing more on it (no final chunk)

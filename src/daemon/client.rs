@@ -143,7 +143,7 @@ struct Conn {
 impl Conn {
     /// A new connection, once the daemon that accepted it has sent its challenge.
     fn open(stream: UnixStream, timeout: Duration) -> std::io::Result<Conn> {
-        let mut conn = Conn { wire: Wire::new(stream), challenge: [0; protocol::CHALLENGE_LEN], heads: 0, timeout: None };
+        let mut conn = Conn { wire: Wire::taking_files(stream), challenge: [0; protocol::CHALLENGE_LEN], heads: 0, timeout: None };
         conn.set_timeout(timeout);
         conn.challenge = protocol::read_challenge(&mut conn.wire).map_err(|e| match std::io::Error::from(e) {
             // No daemon took the connection in time (none is running, or all are busy).
@@ -255,7 +255,7 @@ fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
     loop {
         match protocol::read_response_frame(input)? {
             ResponseFrame::End => return Ok(()),
-            ResponseFrame::Data(_) | ResponseFrame::Last(_) => {}
+            ResponseFrame::Data(_) | ResponseFrame::File { .. } => {}
             _ => return Err(protocol::ProtocolError::Malformed("response ended without End".into())),
         }
     }
@@ -283,15 +283,8 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
-    // The body's last bytes, held for the end of the response.
-    let mut last: Option<Vec<u8>> = None;
     loop {
-        let read = protocol::read_response_frame(input).and_then(|frame| match frame {
-            ResponseFrame::End | ResponseFrame::EndClose => Ok(frame),
-            _ if last.is_some() => Err(protocol::ProtocolError::Malformed("a response frame after the last data".into())),
-            _ => Ok(frame),
-        });
-        let mut frame = match read {
+        let mut frame = match protocol::read_response_frame(input) {
             Ok(frame) => frame,
             Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 req.log_error(&format!(
@@ -377,15 +370,22 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             // Flush unless more of the response is already waiting: each
             // chunk the application yields reaches the client promptly.
             ResponseFrame::Data(data) => req.write_body(&data, input.buffered().is_empty()),
-            ResponseFrame::Last(data) => {
-                last = Some(data);
-                continue;
-            }
+            ResponseFrame::File { offset, len } => match input.take_file() {
+                // Added to the response, which Apache sends with its end.
+                Some(file) if super::os::regular_file_holds(&file, offset, len) => req.send_file(std::os::fd::AsFd::as_fd(&file), offset, len),
+                _ => {
+                    req.log_error(&format!(
+                        "mod_wsgi (pid={}): Truncated response received from daemon process '{}': {} (a file frame without a file of {len} bytes at {offset})",
+                        std::process::id(),
+                        group.config.name,
+                        String::from_utf8_lossy(req.filename())
+                    ));
+                    req.abort_connection();
+                    return Some((ffi::OK as c_int, false));
+                }
+            },
             ResponseFrame::End | ResponseFrame::EndClose => {
-                let _ = match last.take() {
-                    Some(data) => req.finish_with(&data),
-                    None => req.finish(),
-                };
+                let _ = req.finish();
                 return Some((ffi::OK as c_int, frame_keeps(&frame)));
             }
             ResponseFrame::Abort => {

@@ -74,15 +74,7 @@ pub struct DaemonIo {
     pub header_limit: usize,
     /// Names the request in a refusal's log line.
     pub describe: String,
-    /// The request asks for byte ranges (it has a Range header).
-    pub ranged: bool,
 }
-
-/// A file answering a Range request crosses whole, in one `Last` frame, up
-/// to this size, so that the Apache child can hand it to Apache's byterange
-/// filter with the end of the response; a larger one streams, and its
-/// client gets all of it (200), as from the C module's daemons.
-const RANGED_FILE_LIMIT: u64 = 8 << 20;
 
 /// Zeros to initialise read buffers with (a piece at a time).
 static ZEROS: [u8; PIECE] = [0; PIECE];
@@ -128,33 +120,13 @@ impl RequestIo for DaemonIo {
     }
 
     fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> std::io::Result<()> {
-        if self.ranged && len <= RANGED_FILE_LIMIT {
-            let mut buf = vec![0u8; len as usize];
-            let mut n = 0;
-            while n < buf.len() {
-                match os::read_at(file, &mut buf[n..], offset + n as u64)? {
-                    0 => break,
-                    got => n += got,
-                }
-            }
-            let mut c = self.conn.lock();
-            if c.refused {
-                return Ok(());
-            }
-            return Ok(protocol::write_response_last(&mut c.wire, &buf[..n])?);
+        // The open file itself crosses to the Apache child, which has Apache
+        // send it (sendfile, and byte ranges): no byte of it passes here.
+        let mut c = self.conn.lock();
+        if c.refused {
+            return Ok(());
         }
-        let mut buf = vec![0u8; PIECE];
-        let (mut at, end) = (offset, offset + len);
-        while at < end {
-            let want = ((end - at) as usize).min(buf.len());
-            let n = os::read_at(file, &mut buf[..want], at)?;
-            if n == 0 {
-                break;
-            }
-            self.write_body(&buf[..n], false)?;
-            at += n as u64;
-        }
-        Ok(())
+        c.wire.send_with_file(&protocol::response_file_frame(offset, len), file)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {

@@ -73,6 +73,41 @@ pub fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     socket::recv(stream.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(os_error)
 }
 
+/// Sends `bytes` with `file` attached (SCM_RIGHTS): the peer receives its
+/// own descriptor of the open file.
+pub fn send_with_file(stream: &UnixStream, bytes: &[u8], file: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let files = [file];
+    control.push(SendAncillaryMessage::ScmRights(&files));
+    Ok(rustix::net::sendmsg(stream, &[io::IoSlice::new(bytes)], &mut control, SendFlags::NOSIGNAL)?)
+}
+
+/// Reads into `buf` (blocking as the socket's timeouts allow), keeping any
+/// descriptors that came with the bytes in `files`.
+pub fn recv_with_files(stream: &UnixStream, buf: &mut [u8], files: &mut Vec<std::os::fd::OwnedFd>) -> io::Result<usize> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let received = rustix::net::recvmsg(stream, &mut [io::IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            files.extend(fds);
+        }
+    }
+    Ok(received.bytes)
+}
+
+/// Whether `file` is a regular file with `len` bytes at `offset`: what a
+/// daemon hands over must be something Apache can send.
+pub fn regular_file_holds(file: &impl AsFd, offset: u64, len: u64) -> bool {
+    use nix::sys::stat::{SFlag, fstat};
+    fstat(file.as_fd()).is_ok_and(|st| {
+        SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG && offset.checked_add(len).is_some_and(|end| end <= st.st_size as u64)
+    })
+}
+
 /// True when a read on `stream` would block: the peer has sent nothing,
 /// not even end-of-file, so an idle connection is still usable.
 pub fn nothing_pending(stream: &UnixStream) -> bool {
@@ -209,11 +244,6 @@ pub fn kill(pid: i32, sig: Signal) {
 pub fn reap(pid: i32) -> bool {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     !matches!(waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive))
-}
-
-/// Reads `len` bytes of an open file at `offset`, as `pread(2)`.
-pub fn read_at(file: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    nix::sys::uio::pread(file, buf, offset as nix::libc::off_t).map_err(os_error)
 }
 
 /// An epoll set: the daemon's reactor waits on it for new connections and

@@ -9,7 +9,7 @@
 //! ```text
 //! daemon -> client   Challenge                       (once, on accepting)
 //! client -> daemon   RequestHead, BodyChunk*, (BodyEnd | BodyAbort)
-//! daemon -> client   ResponseStart, Data*, [Last], (End | Abort)
+//! daemon -> client   ResponseStart, (Data | File)*, (End | Abort)
 //!                  | Fail
 //! ```
 //!
@@ -20,9 +20,10 @@
 //! side ever needs to hold a body whole: bodies go over in chunks. `Abort`
 //! means the response broke off after it began and must not be made to look
 //! complete; `Fail` means nothing was sent yet and Apache should answer with
-//! its own error page. `Last` carries the rest of a body in one frame, for
-//! the Apache child to hand to Apache with the end of the response at once
-//! (its byterange filter answers a Range only on a whole body).
+//! its own error page. `File` hands over a range of an open file instead of
+//! its bytes: the descriptor travels with the frame (SCM_RIGHTS), and the
+//! Apache child hands Apache a file bucket, which it sends with sendfile and
+//! whose ranges its byterange filter can answer.
 //!
 //! Every frame is `kind: u8, len: u32 (big-endian), payload[len]`. The length
 //! is checked against a per-kind limit before anything is allocated, so a
@@ -128,7 +129,7 @@ pub enum FrameKind {
     Restart = 0x16,
     EndClose = 0x17,
     Challenge = 0x18,
-    Last = 0x19,
+    File = 0x19,
 }
 
 impl FrameKind {
@@ -146,7 +147,7 @@ impl FrameKind {
             0x16 => Self::Restart,
             0x17 => Self::EndClose,
             0x18 => Self::Challenge,
-            0x19 => Self::Last,
+            0x19 => Self::File,
             _ => return None,
         })
     }
@@ -159,7 +160,8 @@ impl FrameKind {
             Self::ResponseStart => (0, MAX_RESPONSE_HEAD),
             Self::Challenge => (CHALLENGE_LEN, CHALLENGE_LEN),
             Self::BodyAbort => (0, MAX_REASON),
-            Self::BodyChunk | Self::Data | Self::Last => (0, MAX_CHUNK),
+            Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
+            Self::File => (16, 16),
             Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
             Self::Fail => (2, 2),
         }
@@ -271,7 +273,8 @@ pub enum ResponseFrame {
     Start { status: u16, status_line: String, headers: Vec<(String, String)> },
     Data(Vec<u8>),
     /// The rest of the body; `End` or `EndClose` follows.
-    Last(Vec<u8>),
+    /// `len` bytes from `offset` of the open file that came with the frame.
+    File { offset: u64, len: u64 },
     End,
     Abort,
     Fail { status: u16 },
@@ -642,14 +645,14 @@ pub fn write_response_data(w: &mut impl Write, data: &[u8]) -> Result<()> {
     write_chunks(w, FrameKind::Data, data)
 }
 
-/// Sends the rest of the body as one frame (at most `MAX_CHUNK`); only the
-/// end of the response may follow. Does not flush.
-pub fn write_response_last(w: &mut impl Write, data: &[u8]) -> Result<()> {
-    if data.len() > MAX_CHUNK {
-        return Err(ProtocolError::TooLarge { kind: FrameKind::Last, len: data.len(), max: MAX_CHUNK });
-    }
-    let header = frame_header(FrameKind::Last, data.len());
-    Ok(write_all_vectored(w, &mut [IoSlice::new(&header), IoSlice::new(data)])?)
+/// The frame that hands over `len` bytes from `offset` of a file; it must
+/// be sent with the file's descriptor attached.
+pub fn response_file_frame(offset: u64, len: u64) -> [u8; HEADER_LEN + 16] {
+    let mut frame = [0u8; HEADER_LEN + 16];
+    frame[..HEADER_LEN].copy_from_slice(&frame_header(FrameKind::File, 16));
+    frame[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&offset.to_be_bytes());
+    frame[HEADER_LEN + 8..].copy_from_slice(&len.to_be_bytes());
+    frame
 }
 
 /// Marks the response complete and flushes `w`.
@@ -706,7 +709,12 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
             ResponseFrame::Start { status, status_line, headers }
         }
         FrameKind::Data => ResponseFrame::Data(read_payload(r, h.len)?),
-        FrameKind::Last => ResponseFrame::Last(read_payload(r, h.len)?),
+        FrameKind::File => {
+            let mut range = [0u8; 16];
+            read_exact(r, &mut range)?;
+            let (offset, len) = range.split_at(8);
+            ResponseFrame::File { offset: u64::from_be_bytes(offset.try_into().expect("8 bytes")), len: u64::from_be_bytes(len.try_into().expect("8 bytes")) }
+        }
         FrameKind::End => ResponseFrame::End,
         FrameKind::Abort => ResponseFrame::Abort,
         FrameKind::Restart => ResponseFrame::Restart,
@@ -1440,8 +1448,7 @@ mod tests {
             ResponseFrame::Start { status: 200, status_line: "200 OK".into(), headers },
             ResponseFrame::Start { status: 204, status_line: String::new(), headers: vec![] },
             ResponseFrame::Data(vec![0, 1, 2, 255]),
-            ResponseFrame::Last(vec![3, 4]),
-            ResponseFrame::Last(vec![]),
+            ResponseFrame::File { offset: 3, len: u64::MAX },
             ResponseFrame::End,
             ResponseFrame::Abort,
             ResponseFrame::Fail { status: 500 },
@@ -1456,7 +1463,7 @@ mod tests {
                     write_response_start(&mut out, *status, status_line, headers).unwrap()
                 }
                 ResponseFrame::Data(d) => write_response_data(&mut out, d).unwrap(),
-                ResponseFrame::Last(d) => write_response_last(&mut out, d).unwrap(),
+                ResponseFrame::File { offset, len } => out.extend_from_slice(&response_file_frame(*offset, *len)),
                 ResponseFrame::End => write_response_end(&mut out).unwrap(),
                 ResponseFrame::Abort => write_response_abort(&mut out).unwrap(),
                 ResponseFrame::Fail { status } => write_response_fail(&mut out, *status).unwrap(),
@@ -1653,7 +1660,7 @@ mod tests {
             FrameKind::BodyEnd,
             FrameKind::ResponseStart,
             FrameKind::Data,
-            FrameKind::Last,
+            FrameKind::File,
             FrameKind::End,
             FrameKind::Abort,
             FrameKind::Fail,

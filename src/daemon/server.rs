@@ -170,7 +170,6 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
             log_prefix: log_prefix(&head),
             header_limit: group.config.header_buffer_size as usize,
             describe: format!("'{}': {}", group.config.name, head.script_filename),
-            ranged: head.environ.get(b"HTTP_RANGE").is_some(),
         };
         python::run(&request_info(group, &head, daemon_start), Box::new(io))
     };

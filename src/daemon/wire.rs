@@ -9,7 +9,10 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+
+use super::os;
 
 /// The pieces bodies are relayed in.
 pub const PIECE: usize = 64 * 1024;
@@ -21,6 +24,15 @@ thread_local! {
     /// This thread's spare input and output buffers (input ones are
     /// initialised to their length, output ones empty).
     static SPARE: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// One read from `stream` into `buf`, keeping in `files` any open files
+/// that came with the bytes (when the wire takes them).
+fn read_socket(stream: &UnixStream, files: Option<&mut Vec<OwnedFd>>, buf: &mut [u8]) -> io::Result<usize> {
+    match files {
+        Some(files) => os::recv_with_files(stream, buf, files),
+        None => (&*stream).read(buf),
+    }
 }
 
 fn take_input() -> Vec<u8> {
@@ -49,6 +61,10 @@ fn give_back(input: Vec<u8>, mut output: Vec<u8>) {
 
 pub struct Wire {
     stream: UnixStream,
+    /// Whether the peer may send open files (a daemon, to the Apache child),
+    /// and those received, in the order they came.
+    takes_files: bool,
+    files: Vec<OwnedFd>,
     /// Received bytes; `input[start..end]` are not consumed yet.
     input: Vec<u8>,
     start: usize,
@@ -59,7 +75,30 @@ pub struct Wire {
 
 impl Wire {
     pub fn new(stream: UnixStream) -> Wire {
-        Wire { stream, input: Vec::new(), start: 0, end: 0, output: Vec::new() }
+        Wire { stream, takes_files: false, files: Vec::new(), input: Vec::new(), start: 0, end: 0, output: Vec::new() }
+    }
+
+    /// A wire whose peer may send open files along with its bytes.
+    pub fn taking_files(stream: UnixStream) -> Wire {
+        Wire { takes_files: true, ..Wire::new(stream) }
+    }
+
+    /// The next file the peer sent, if any came.
+    pub fn take_file(&mut self) -> Option<OwnedFd> {
+        (!self.files.is_empty()).then(|| self.files.remove(0))
+    }
+
+    /// Sends what is buffered, then `bytes` with `file` attached.
+    pub fn send_with_file(&mut self, bytes: &[u8], file: BorrowedFd<'_>) -> io::Result<()> {
+        self.send_output()?;
+        let sent = loop {
+            match os::send_with_file(&self.stream, bytes, file) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        // The file went with the first byte; the rest, if any, follows plainly.
+        (&self.stream).write_all(&bytes[sent..])
     }
 
     pub fn stream(&self) -> &UnixStream {
@@ -114,6 +153,8 @@ impl Wire {
         }
         self.start = 0;
         self.end = unread;
+        // A file the exchange did not use is not kept for the next one.
+        self.files.clear();
         give_back(input, std::mem::take(&mut self.output));
     }
 
@@ -125,7 +166,8 @@ impl Wire {
         if self.input.is_empty() {
             self.input = take_input();
         }
-        let n = (&self.stream).read(&mut self.input)?;
+        let files = self.takes_files.then_some(&mut self.files);
+        let n = read_socket(&self.stream, files, &mut self.input)?;
         self.end = n;
         Ok(n)
     }
@@ -166,7 +208,7 @@ impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.start == self.end && buf.len() >= BUFFER {
             // Large reads skip the buffer.
-            return (&self.stream).read(buf);
+            return read_socket(&self.stream, self.takes_files.then_some(&mut self.files), buf);
         }
         let available = self.fill_buf()?;
         let n = available.len().min(buf.len());
