@@ -492,6 +492,10 @@ impl RequestIo for Request {
         if let Some(text) = std::iter::once(status_line).chain(headers.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()])).find(|t| latin1(t).is_none()) {
             return Err(io::Error::new(io::ErrorKind::InvalidData, NotLatin1(text.to_owned())));
         }
+        // A length httpd cannot frame the body by never goes out.
+        if let Some((_, value)) = headers.iter().find(|(name, value)| name.eq_ignore_ascii_case("content-length") && crate::python::parse_content_length(value).is_none()) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("invalid Content-Length '{value}'")));
+        }
         let pool = self.pool();
         let copy = |text: &str| pool::pstrdup(pool, &latin1(text).unwrap_or_default());
         let r = self.raw.as_ptr();
@@ -504,9 +508,8 @@ impl RequestIo for Request {
                 if name.eq_ignore_ascii_case("content-type") {
                     ffi::ap_set_content_type(r, v);
                 } else if name.eq_ignore_ascii_case("content-length") {
-                    // A length httpd cannot frame the body by never goes out.
-                    let n = crate::python::parse_content_length(value)
-                        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("invalid Content-Length '{value}'")))?;
+                    // Checked above.
+                    let n = crate::python::parse_content_length(value).unwrap_or_default();
                     ffi::ap_set_content_length(r, n as ffi::apr_off_t);
                     self.declared = Some(n);
                 } else {

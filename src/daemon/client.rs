@@ -38,15 +38,15 @@ pub fn forward(req: &mut Request, head: &mut RequestHead, group: &Group, error_o
 }
 
 fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Group, error_override: bool) -> c_int {
-    let (stream, pooled) = checkout(group);
-    let target = Target { group, error_override };
+    let target = Target { group, error_override, timeout: socket_timeout(req, group) };
+    let (stream, pooled) = checkout(group, target.timeout);
     head.queue_start = crate::daemon::monitor::now_micros();
     head.daemon_connects = 1;
     match exchange(req, head, &target, stream, pooled) {
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, again(req, head), &target, connect(group, group.socket_timeout), false) {
+        Relayed::Again => match exchange(req, again(req, head), &target, connect(group, target.timeout), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
@@ -72,6 +72,8 @@ enum Relayed {
 struct Target<'a> {
     group: &'a Group,
     error_override: bool,
+    /// How long each read and write on the hop may wait.
+    timeout: Duration,
 }
 
 fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
@@ -98,7 +100,7 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     };
-    conn.set_timeout(socket_timeout(req, group));
+    conn.set_timeout(target.timeout);
 
     let mut body_sent = 0;
     match send_request(req, head, &mut conn, group, &mut body_sent) {
@@ -172,13 +174,13 @@ static IDLE: LazyLock<Mutex<HashMap<String, Vec<Conn>>>> = LazyLock::new(Default
 const MAX_IDLE: usize = 64;
 
 /// A kept connection the daemon has not closed (true), else a new one.
-fn checkout(group: &Group) -> (std::io::Result<Conn>, bool) {
+fn checkout(group: &Group, timeout: Duration) -> (std::io::Result<Conn>, bool) {
     loop {
         let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
         match pooled {
             Some(conn) if super::os::nothing_pending(conn.wire.stream()) => return (Ok(conn), true),
             Some(_) => continue, // closed by its daemon (restart, recycling): drop it
-            None => return (connect(group, group.socket_timeout), false),
+            None => return (connect(group, timeout), false),
         }
     }
 }
@@ -261,16 +263,6 @@ fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
     }
 }
 
-/// header-buffer-size= bounds each response head line ("Status: NNN
-/// reason" and "Name: value", plus the line end and mod_wsgi's terminating
-/// NUL), as the C module's header buffer does. A daemon refuses such heads
-/// itself; this is for one that does not.
-fn oversized_head(status_line: &str, headers: &[(String, String)], limit: u32) -> bool {
-    use super::connection::wire_len;
-    let over = |len: usize| len + 3 > limit as usize;
-    over("Status: ".len() + wire_len(status_line)) || headers.iter().any(|(name, value)| over(wire_len(name) + 2 + wire_len(value)))
-}
-
 fn frame_keeps(frame: &ResponseFrame) -> bool {
     matches!(frame, ResponseFrame::End)
 }
@@ -318,20 +310,9 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
         if let ResponseFrame::Start { status, status_line, headers } = &mut frame {
             cgi_response::apply_status_header(status, status_line, headers);
         }
-        if let ResponseFrame::Start { headers, .. } = &frame
-            && let Some((_, value)) = headers.iter().find(|(name, value)| name.eq_ignore_ascii_case("content-length") && crate::python::parse_content_length(value).is_none())
-        {
-            // The daemon's WSGI layer refuses such a length; this is for one that does not.
-            req.log_error(&format!(
-                "mod_wsgi (pid={}): Invalid Content-Length '{value}' in response from daemon process '{}': {}",
-                std::process::id(),
-                group.config.name,
-                String::from_utf8_lossy(req.filename())
-            ));
-            return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
-        }
         let sent = match frame {
-            ResponseFrame::Start { ref status_line, ref headers, .. } if oversized_head(status_line, headers, group.config.header_buffer_size) => {
+            // A daemon refuses such heads itself; this is for one that does not.
+            ResponseFrame::Start { ref status_line, ref headers, .. } if cgi_response::oversized_line(status_line, headers, group.config.header_buffer_size as usize).is_some() => {
                 req.log_error(&format!(
                     "mod_wsgi (pid={}): Truncated or oversized response headers received from daemon process '{}': {}; a line exceeds header-buffer-size={}.",
                     std::process::id(),
@@ -354,15 +335,16 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             }
             ResponseFrame::Start { status, status_line, headers } => {
                 if let Err(e) = req.send_headers(status, &status_line, &headers) {
-                    // A head latin-1 cannot carry (start_response refuses
-                    // one): nothing of it has gone out.
+                    // A head httpd cannot send (start_response refuses one:
+                    // beyond latin-1, or an unusable Content-Length): nothing
+                    // of it has gone out.
                     req.log_error(&format!(
                         "mod_wsgi (pid={}): Invalid response headers received from daemon process '{}': {}; {e}.",
                         std::process::id(),
                         group.config.name,
                         String::from_utf8_lossy(req.filename())
                     ));
-                    return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
+                    return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, skip_response(input).is_ok()));
                 }
                 started = true;
                 Ok(())

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::origin::Challenge;
 use super::os::{self, Peer};
 use super::protocol::{self, BodyCursor};
+use super::cgi_response::oversized_line;
 use super::wire::{PIECE, Wire};
 use crate::apache::log;
 use crate::python::{Level, RequestIo};
@@ -144,49 +145,5 @@ impl RequestIo for DaemonIo {
 
     fn log(&self, level: Level, msg: &str) {
         log::server(level, &format!("{}{msg}", self.log_prefix));
-    }
-}
-
-/// The first response head line longer than header-buffer-size= allows,
-/// described, counted as the C module's Apache child counts: "Name: value"
-/// (or "Status: NNN reason") plus the line end and a terminating NUL.
-fn oversized_line(status_line: &str, headers: &[(String, String)], limit: usize) -> Option<String> {
-    let over = |len: usize| len + 3 > limit;
-    if over("Status: ".len() + wire_len(status_line)) {
-        return Some(format!("the status line of {} bytes", wire_len(status_line)));
-    }
-    let line = |name: &str, value: &str| wire_len(name) + 2 + wire_len(value);
-    headers.iter().find(|(name, value)| over(line(name, value))).map(|(name, value)| format!("the header '{name}' of {} bytes", line(name, value)))
-}
-
-/// The length of a head's text on the wire, where each character is one
-/// latin-1 byte.
-pub fn wire_len(text: &str) -> usize {
-    if text.is_ascii() { text.len() } else { text.chars().count() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::oversized_line;
-
-    fn header(name: &str, value_len: usize) -> Vec<(String, String)> {
-        vec![(name.to_owned(), "a".repeat(value_len))]
-    }
-
-    #[test]
-    fn latin1_characters_count_one_byte_each() {
-        let value = "é".repeat(32758);
-        assert_eq!(oversized_line("200 OK", &[("X-One".to_owned(), value)], 32768), None);
-    }
-
-    #[test]
-    fn lines_count_as_the_c_modules_child_counts_them() {
-        // Measured on mod_wsgi 4.9.4 with the default 32768: X-One with a
-        // value of 32758 bytes passes, 32759 does not.
-        assert_eq!(oversized_line("200 OK", &header("X-One", 32758), 32768), None);
-        assert!(oversized_line("200 OK", &header("X-One", 32759), 32768).unwrap().contains("'X-One' of 32766 bytes"));
-        // "Status: " + "200 " + a reason of 32753 passes, 32754 does not.
-        assert_eq!(oversized_line(&format!("200 {}", "r".repeat(32753)), &[], 32768), None);
-        assert!(oversized_line(&format!("200 {}", "r".repeat(32754)), &[], 32768).unwrap().starts_with("the status line"));
     }
 }

@@ -13,8 +13,9 @@
 //!                  | Fail
 //! ```
 //!
-//! A request head's payload opens with a MAC of the rest (see `origin`),
-//! which the daemon checks before it decodes anything.
+//! A request head's payload opens with a MAC of its sealed fields (see
+//! `origin` and `SealedHead`), which the daemon checks before it decodes
+//! anything.
 //!
 //! The client sends the whole body before it reads the response, so neither
 //! side ever needs to hold a body whole: bodies go over in chunks. `Abort`
@@ -272,7 +273,6 @@ pub struct RequestHead {
 pub enum ResponseFrame {
     Start { status: u16, status_line: String, headers: Vec<(String, String)> },
     Data(Vec<u8>),
-    /// The rest of the body; `End` or `EndClose` follows.
     /// `len` bytes from `offset` of the open file that came with the frame.
     File { offset: u64, len: u64 },
     End,
@@ -404,19 +404,6 @@ pub fn request_head_frame_len(buf: &[u8]) -> Result<Option<usize>> {
         return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
     }
     Ok(Some(HEADER_LEN + h.len))
-}
-
-/// Reads the payload of the next exchange's head (see `SealedHead`).
-/// `Ok(None)` on a clean EOF before any byte of a new head: the peer closed
-/// an idle connection, which is normal.
-pub fn read_request_head(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
-    let Some(h) = read_frame_header_or_eof(r)? else {
-        return Ok(None);
-    };
-    if h.kind != FrameKind::RequestHead {
-        return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
-    }
-    read_head_payload(r, h.len).map(Some)
 }
 
 /// Sends a new connection's challenge, and flushes `w`.
@@ -1022,8 +1009,18 @@ mod tests {
         super::write_request_head(w, head, |_| [0; MAC_LEN])
     }
 
+    /// Reads the head of the next exchange, as a daemon does (which reads
+    /// them without blocking, and checks their MAC); `Ok(None)` on a clean
+    /// EOF before any byte of it, which is how idle connections end.
     fn read_request_head(r: &mut impl Read) -> Result<Option<RequestHead>> {
-        super::read_request_head(r)?.map(|payload| SealedHead::from_payload(&payload)?.open()).transpose()
+        let Some(h) = read_frame_header_or_eof(r)? else {
+            return Ok(None);
+        };
+        if h.kind != FrameKind::RequestHead {
+            return Err(ProtocolError::Unexpected { expected: "a request head", got: h.kind });
+        }
+        let payload = read_head_payload(r, h.len)?;
+        SealedHead::from_payload(&payload)?.open().map(Some)
     }
 
     fn sample_head() -> RequestHead {

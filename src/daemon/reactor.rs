@@ -438,15 +438,20 @@ impl<'g> Reactor<'g> {
                     return None;
                 }
                 parked.deadline.get_or_insert_with(|| Instant::now() + self.group.socket_timeout);
-                // In the map before it is watched again: a worker woken for it must find it.
-                self.parked.lock().insert(token, parked);
-                if self.epoll.rearm(c.wire.stream(), token).is_err()
-                    && let Some(mut parked) = self.parked.lock().remove(&token)
-                {
-                    self.release(&mut parked);
-                }
+                self.watch(token, parked, &c);
                 None
             }
+        }
+    }
+
+    /// Waits for what comes next on a parked connection.
+    fn watch(&self, token: u64, parked: Parked, c: &Connection) {
+        // In the map before it is watched again: a worker woken for it must find it.
+        self.parked.lock().insert(token, parked);
+        if self.epoll.rearm(c.wire.stream(), token).is_err()
+            && let Some(mut parked) = self.parked.lock().remove(&token)
+        {
+            self.release(&mut parked);
         }
     }
 
@@ -532,7 +537,6 @@ impl<'g> Reactor<'g> {
     /// head; the request, when that head came with the exchange.
     pub fn park(&self, token: u64, conn: Conn) -> Option<Ready> {
         let mut c = conn.lock();
-        c.reset();
         c.wire.release_buffers();
         if self.stopping.load(Ordering::Acquire) {
             return None;
@@ -556,13 +560,7 @@ impl<'g> Reactor<'g> {
                 }
             }
         }
-        // In the map before it is watched again: a worker woken for it must find it.
-        self.parked.lock().insert(token, parked);
-        if self.epoll.rearm(c.wire.stream(), token).is_err()
-            && let Some(mut parked) = self.parked.lock().remove(&token)
-        {
-            self.release(&mut parked);
-        }
+        self.watch(token, parked, &c);
         None
     }
 
@@ -590,9 +588,8 @@ impl<'g> Reactor<'g> {
     }
 
     /// Closes the connection idle the longest, to make room; false when no
-    /// connection is idle.
-    /// One whose next request has already arrived (unread, all workers
-    /// being busy) is not idle.
+    /// connection is idle. One whose next request has already arrived
+    /// (unread, all workers being busy) is not idle.
     fn close_oldest_idle(&self) -> bool {
         let mut parked = self.parked.lock();
         let mut idle: Vec<(Instant, u64)> = parked.iter().filter(|(_, p)| p.deadline.is_none()).map(|(&token, p)| (p.since, token)).collect();

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-
 use super::connection::DaemonIo;
 use super::monitor::{self, Busy, now_micros};
 use super::os;
@@ -127,6 +126,7 @@ fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &
 /// Runs one exchange on `conn`; true when the connection can carry another.
 fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> bool {
     let daemon_start = now_micros();
+    conn.lock().reset();
     if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
         // The script changed: a fresh process serves it, as mod_wsgi restarts
         // the daemon. A request without a body is handed back to be sent
@@ -135,7 +135,6 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
         script_changed(group, &head, stopping);
         if !body_follows(conn) {
             let c = &mut *conn.lock();
-            c.reset();
             let _ = c.body.drain(&mut c.wire);
             let _ = protocol::write_response_restart(&mut c.wire);
             return false;
@@ -153,7 +152,6 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
         // tells the client not to reuse the connection.
         stopping.store(true, Ordering::Release);
     }
-    conn.lock().reset();
     let waited = Duration::from_micros(now_micros().saturating_sub(head.request_start).max(0) as u64);
     let queue_timeout = group.config.queue_timeout;
     let outcome = if !queue_timeout.is_zero() && waited > queue_timeout {

@@ -180,20 +180,10 @@ impl Wire {
         Ok(self.buffered())
     }
 
+    /// Sends what is buffered. After an error the connection is not used again.
     fn send_output(&mut self) -> io::Result<()> {
-        let mut sent = 0;
-        let result = loop {
-            if sent == self.output.len() {
-                break Ok(());
-            }
-            match (&self.stream).write(&self.output[sent..]) {
-                Ok(0) => break Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write to the connection")),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        self.output.drain(..sent);
+        let result = (&self.stream).write_all(&self.output);
+        self.output.clear();
         result
     }
 
