@@ -10,7 +10,7 @@ use crate::apache::request::{FileKind, Request};
 use crate::apache::ffi;
 use crate::config::{AliasPattern, EffectiveSettings, GroupContext, MapHeadToGet, ScriptAlias, ScriptFile};
 use crate::daemon::protocol::{Environ, RequestHead};
-use crate::daemon::{client, supervisor};
+use crate::daemon::{client, groups};
 use crate::python::{self, Outcome, RequestInfo};
 
 const HANDLER: &[u8] = b"wsgi-script";
@@ -305,7 +305,7 @@ fn dispatch(req: &Request, script: &ScriptFile, settings: &EffectiveSettings, cg
 
 /// The daemon group that runs the request, or None for embedded mode when
 /// this process may run it.
-fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<Option<std::sync::Arc<supervisor::Group>>, c_int> {
+fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<Option<std::sync::Arc<groups::Group>>, c_int> {
     let pid = std::process::id();
     if process_group.is_empty() {
         if server_state(req.server()).config.restrict_embedded() {
@@ -322,7 +322,7 @@ fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<O
         req.log_error(&format!("mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"));
         return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
     }
-    match supervisor::endpoint(process_group) {
+    match groups::endpoint(process_group) {
         Some(group) => Ok(Some(group)),
         None => {
             req.log_error(&format!("mod_wsgi (pid={pid}): WSGI daemon process '{process_group}' is not running: {filename}"));

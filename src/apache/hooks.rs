@@ -70,7 +70,7 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
                 return Ok(());
             }
             let configs: Vec<&'static crate::config::ServerConfig> = servers(s).into_iter().map(|s| &server_state(s).config).collect();
-            crate::daemon::supervisor::start_all(pconf, s, &server_state(s).config, &configs)
+            crate::daemon::groups::start_all(pconf, s, &server_state(s).config, &configs)
         });
         match started {
             Ok(()) => ffi::OK as c_int,
@@ -104,7 +104,8 @@ fn mpm_query(code: u32) -> c_int {
 unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard::catch("child_init", || {
         log::set_main_server(s);
-        crate::daemon::supervisor::close_listeners_in_child();
+        crate::daemon::groups::close_listeners_in_child();
+        super::retained::wipe();
         python::set_server_log(log::server);
         let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED);
         MULTITHREAD.store(threaded == ffi::AP_MPMQ_STATIC as c_int || threaded == ffi::AP_MPMQ_DYNAMIC as c_int, Ordering::Relaxed);

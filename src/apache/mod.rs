@@ -12,3 +12,4 @@ pub mod pool;
 pub mod process;
 pub mod regex;
 pub mod request;
+pub mod retained;

@@ -13,8 +13,10 @@ use super::{ffi, guard, log, pool};
 pub enum Event {
     /// It exited (and has been reaped), with this wait status.
     Died(c_int),
-    /// The server is restarting or stopping, or the registration is going away.
-    Stop,
+    /// The MPM is stopping its processes: a full restart or a stop.
+    Reclaim,
+    /// The registration is going away with the configuration (any restart, or the stop).
+    Unregister,
     /// Anything else (a health check); nothing to do.
     Other,
 }
@@ -55,12 +57,18 @@ const PARENT_SIGNALS: [c_int; 8] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, l
 /// groups' sockets) but `keep`, standard input, output and error, and the
 /// error log.
 fn leave_parent(keep: &[RawFd]) {
+    super::retained::wipe();
     // SAFETY: signal dispositions of this single-threaded, just-forked process.
     unsafe {
         for sig in PARENT_SIGNALS {
             libc::signal(sig, libc::SIG_DFL);
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // Nothing stays blocked that the parent blocked for itself (a
+        // supervisor takes its signals from a signalfd).
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
     }
     let kept = |fd: RawFd| fd <= 2 || keep.contains(&fd) || log::descriptors().contains(&fd);
     let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
@@ -104,9 +112,12 @@ pub fn fork_watched(
     Ok(unsafe { (*watched).pid() })
 }
 
-/// Forks again for a watched process that died, keeping its callbacks.
-pub fn refork(watched: *mut Watched, child: impl FnOnce() -> i32) -> Result<(), String> {
+/// Forks again for a watched process that died, keeping its callbacks;
+/// the new process keeps `keep` of the parent's descriptors.
+pub fn refork(watched: *mut Watched, keep: Vec<RawFd>, child: impl FnOnce() -> i32) -> Result<(), String> {
     // SAFETY: `watched` is a live registration record in the configuration pool.
+    unsafe { (*watched).keep = keep };
+    // SAFETY: as above.
     let rv = unsafe { ffi::apr_proc_fork(&mut (*watched).proc_, (*watched).pool) };
     if rv == ffi::APR_INCHILD as i32 {
         // SAFETY: as above.
@@ -117,6 +128,26 @@ pub fn refork(watched: *mut Watched, child: impl FnOnce() -> i32) -> Result<(), 
     }
     register(watched);
     Ok(())
+}
+
+/// Watches a process forked under an earlier configuration, so the MPM
+/// reaps it and `on_event` hears of its death.
+pub fn watch_existing(pconf: *mut ffi::apr_pool_t, pid: i32, on_event: OnEvent) {
+    let proc_ = ffi::apr_proc_t { pid, ..Default::default() };
+    let watched = pool::attach(pconf, Watched { proc_, pool: pconf, on_event, keep: Vec::new() });
+    register(watched);
+}
+
+/// Forks a process no MPM watches (a supervisor's daemon): the child keeps
+/// `keep` of this process's descriptors, runs `child` and exits with its
+/// code. Only for a single-threaded process.
+pub fn fork_unwatched(keep: Vec<RawFd>, child: impl FnOnce() -> i32) -> std::io::Result<i32> {
+    // SAFETY: the caller is single-threaded, so the child starts with no
+    // lock held by a thread that does not exist there.
+    match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        nix::unistd::ForkResult::Child => run_child(&keep, child),
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+    }
 }
 
 fn register(watched: *mut Watched) {
@@ -132,7 +163,8 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
         let watched = data.cast::<Watched>();
         let event = match reason as u32 {
             ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => Event::Died(status),
-            ffi::APR_OC_REASON_RESTART | ffi::APR_OC_REASON_UNREGISTER => Event::Stop,
+            ffi::APR_OC_REASON_RESTART => Event::Reclaim,
+            ffi::APR_OC_REASON_UNREGISTER => Event::Unregister,
             _ => Event::Other,
         };
         // SAFETY: `data` is the Watched record registered above, alive with its pool.
@@ -187,10 +219,14 @@ pub fn server_root_path(pconf: *mut ffi::apr_pool_t, path: &str) -> String {
 /// Overwrites the process's command line (what ps and /proc show) with
 /// `title`, as far as httpd's argument area allows.
 pub fn set_title(main_server: *const ffi::server_rec, title: &str) {
+    write_command_line(main_server, title.as_bytes());
+    set_name(title.as_bytes());
+}
+
+fn write_command_line(main_server: *const ffi::server_rec, bytes: &[u8]) {
     if let Some((start, len)) = argv_area(main_server)
         && len > 0
     {
-        let bytes = title.as_bytes();
         let n = bytes.len().min(len - 1);
         // SAFETY: `start` is the process's own argv memory, `len` bytes long.
         unsafe {
@@ -198,10 +234,39 @@ pub fn set_title(main_server: *const ffi::server_rec, title: &str) {
             std::ptr::write_bytes(start.add(n), 0, len - n);
         }
     }
-    if let Ok(c) = std::ffi::CString::new(title.chars().take(15).collect::<String>()) {
+}
+
+/// The thread name (what `ps -e` and /proc/PID/comm show), cut to 15 bytes.
+fn set_name(name: &[u8]) {
+    let short: Vec<u8> = name.iter().copied().take_while(|&b| b != 0).take(15).collect();
+    if let Ok(c) = std::ffi::CString::new(short) {
         // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated string.
         unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong) };
     }
+}
+
+/// A process's command line and name, to give a child forked after the
+/// process took another title (a supervisor's daemons) what httpd's own
+/// processes show.
+pub struct Title {
+    command_line: Vec<u8>,
+    name: Vec<u8>,
+}
+
+/// The title this process has now.
+pub fn current_title() -> Title {
+    let command_line = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    let mut name = std::fs::read("/proc/self/comm").unwrap_or_default();
+    if name.last() == Some(&b'\n') {
+        name.pop();
+    }
+    Title { command_line, name }
+}
+
+/// Puts back a title taken with `current_title`.
+pub fn restore_title(main_server: *const ffi::server_rec, title: &Title) {
+    write_command_line(main_server, &title.command_line);
+    set_name(&title.name);
 }
 
 /// The memory of the process's command line, to overwrite with a title:
@@ -249,6 +314,12 @@ pub fn server_version() -> (u32, u32, u32) {
     // SAFETY: fills a plain struct.
     unsafe { ffi::ap_get_server_revision(&mut v) };
     (v.major as u32, v.minor as u32, v.patch as u32)
+}
+
+/// Whether httpd is exiting (its configuration goes for good, not for a restart).
+pub fn server_exiting() -> bool {
+    // SAFETY: a plain state query.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int) == ffi::AP_SQ_MS_EXITING as c_int }
 }
 
 /// Whether the MPM is shutting down (stop or restart under way).

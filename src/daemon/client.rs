@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use super::cgi_response;
 use super::origin::Challenge;
 use super::protocol::{self, RequestHead, ResponseFrame};
-use super::supervisor::Group;
+use super::groups::Group;
 use super::wire::{PIECE, Wire};
 use crate::apache::ffi;
 use crate::apache::request::{ClientWriteError, Request};

@@ -4,6 +4,8 @@
 mod cgi_response;
 pub(crate) mod client;
 mod connection;
+mod handover;
+pub(crate) mod groups;
 mod monitor;
 mod origin;
 pub(crate) mod os;
@@ -11,5 +13,6 @@ mod process;
 pub mod protocol;
 mod reactor;
 mod server;
-pub(crate) mod supervisor;
+mod succession;
+mod supervisor;
 mod wire;

@@ -14,8 +14,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::connection::Connection;
-use super::supervisor::Group;
-use super::{os, protocol};
+use super::groups::Group;
+use super::{os, protocol, succession};
 use crate::apache::log;
 use crate::python::{self, Level};
 
@@ -163,7 +163,8 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if oldest.is_none() && last > 0 && over(last, idle_limit) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Daemon process idle inactivity timer expired, stopping process '{name}'."));
                 LAST_ACTIVITY.store(0, Ordering::Relaxed);
-                os::request_stop();
+                // A fresh process replaces it once ready.
+                succession::hand_over();
             }
             if let Some(oldest) = oldest
                 && over(oldest, limit)
@@ -190,6 +191,7 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if startup > 0 && over(startup, startup_limit) && !python::any_script_loaded() {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application startup timer expired, stopping process '{name}'."));
                 STARTUP_SINCE.store(-1, Ordering::Release);
+                succession::give_way();
                 os::request_stop();
             }
             let evicting = EVICTING_SINCE.load(Ordering::Acquire);
@@ -205,9 +207,11 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if let Some(why) = eviction_over {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): {why} '{name}'."));
                 EVICTING_SINCE.store(0, Ordering::Release);
+                succession::give_way();
                 os::request_stop();
             }
-            if over(started, interval) && !stopping.swap(true, Ordering::AcqRel) {
+            // restart-interval: serving on until the successor is ready.
+            if over(started, interval) && !stopping.load(Ordering::Acquire) && succession::hand_over() {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application restart timer expired, stopping process '{name}'."));
             }
             if stopping.load(Ordering::Acquire) {

@@ -35,14 +35,17 @@ pub type Tag = [u8; MAC_LEN];
 
 /// Boxed, so that moving a record moves a pointer and leaves no copy of
 /// the key behind; zeroed when dropped.
-type Secret = Box<Zeroizing<[u8; 32]>>;
+pub type Secret = Box<Zeroizing<[u8; 32]>>;
 
-/// The keys of one process group: the one made at this configuration and,
-/// for one generation, the one before it, so that Apache children of the
-/// previous generation finishing their requests after a graceful restart
-/// are still believed.
+/// The keys of one process group. A group carried over a graceful restart
+/// (same name, same identity) hands over without a gap: its old daemons
+/// keep serving until the new ones are ready, and Apache children of both
+/// generations reach both. So a daemon also believes the key the next
+/// configuration will sign with (made one configuration ahead), and the one
+/// the previous configuration signed with.
 struct GroupKeys {
     current: Secret,
+    next: Secret,
     previous: Option<Secret>,
 }
 
@@ -51,21 +54,52 @@ struct GroupKeys {
 /// locked while the parent forks.
 static KEYRING: Mutex<Option<HashMap<String, GroupKeys>>> = Mutex::new(None);
 
-/// Makes a new key for each group of a new configuration (in the Apache
-/// parent); a group's key of the previous configuration stays believed, and
-/// groups that are gone are forgotten.
-pub fn renew(groups: &[&str]) -> std::io::Result<()> {
+fn fresh() -> std::io::Result<Secret> {
+    let mut key: Secret = Box::new(Zeroizing::new([0u8; 32]));
+    getrandom::fill(&mut key[..]).map_err(std::io::Error::from)?;
+    Ok(key)
+}
+
+/// Keys for the groups of a new configuration (in the Apache parent). A
+/// group in `carried` signs with the key its previous generation already
+/// believed, and still believes that generation's; any other group starts
+/// afresh. Groups that are gone are forgotten.
+pub fn renew(groups: &[&str], carried: &dyn Fn(&str) -> bool) -> std::io::Result<()> {
     let mut ring = KEYRING.lock();
     let mut old = ring.take().unwrap_or_default();
     let mut new = HashMap::with_capacity(groups.len());
     for &name in groups {
-        let mut current: Secret = Box::new(Zeroizing::new([0u8; 32]));
-        getrandom::fill(&mut current[..]).map_err(std::io::Error::from)?;
-        let previous = old.remove(name).map(|keys| keys.current);
-        new.insert(name.to_owned(), GroupKeys { current, previous });
+        let keys = match old.remove(name) {
+            Some(keys) if carried(name) => GroupKeys { current: keys.next, next: fresh()?, previous: Some(keys.current) },
+            _ => GroupKeys { current: fresh()?, next: fresh()?, previous: None },
+        };
+        new.insert(name.to_owned(), keys);
     }
     *ring = Some(new);
     Ok(())
+}
+
+/// A group's keys as one configuration hands them to the next.
+pub struct CarriedKeys {
+    pub group: String,
+    pub current: Secret,
+    pub next: Secret,
+}
+
+/// The keys the next configuration starts from (across a restart httpd
+/// reloads this module, and this keyring with it; see `handover`).
+pub fn export() -> Vec<CarriedKeys> {
+    let ring = KEYRING.lock();
+    ring.iter().flatten().map(|(name, keys)| CarriedKeys { group: name.clone(), current: keys.current.clone(), next: keys.next.clone() }).collect()
+}
+
+/// Takes back what `export` gave, for the next `renew`.
+pub fn import(carried: Vec<CarriedKeys>) {
+    let mut ring = KEYRING.lock();
+    let ring = ring.get_or_insert_with(HashMap::new);
+    for keys in carried {
+        ring.insert(keys.group, GroupKeys { current: keys.current, next: keys.next, previous: None });
+    }
 }
 
 /// In a daemon process: every key but `own` group's is wiped, so code
@@ -85,12 +119,12 @@ pub fn sign(group: &str, challenge: &Challenge, sequence: u64, head: &[u8]) -> T
     }
 }
 
-/// Whether `claimed` is the MAC of this head under either of `group`'s
-/// keys; compared in constant time.
+/// Whether `claimed` is the MAC of this head under one of `group`'s keys;
+/// compared in constant time.
 pub fn verify(group: &str, challenge: &Challenge, sequence: u64, head: &[u8], claimed: &Tag) -> bool {
     let ring = KEYRING.lock();
     let Some(keys) = ring.as_ref().and_then(|ring| ring.get(group)) else { return false };
-    std::iter::once(&keys.current).chain(&keys.previous).any(|key| {
+    [&keys.current, &keys.next].into_iter().chain(&keys.previous).any(|key| {
         let mut mac = keyed(key);
         feed(&mut mac, challenge, sequence, head);
         mac.verify_slice(claimed).is_ok()
@@ -130,7 +164,9 @@ mod tests {
     // One test, as the keyring is one per process.
     #[test]
     fn keyring() {
-        renew(&["a", "b"]).unwrap();
+        let carried = |_: &str| true;
+        let not_carried = |_: &str| false;
+        renew(&["a", "b"], &carried).unwrap();
         let head = b"script=/srv/app.wsgi".to_vec();
         let tag = sign("a", &CHALLENGE, 1, &head);
         assert!(verify("a", &CHALLENGE, 1, &head, &tag));
@@ -145,12 +181,19 @@ mod tests {
         assert!(!verify("b", &CHALLENGE, 1, &head, &tag), "another group's key");
         assert!(!verify("c", &CHALLENGE, 1, &head, &[0; MAC_LEN]), "no such group");
 
-        // The previous configuration's key is believed for one generation.
-        renew(&["a", "b"]).unwrap();
+        // Carried over: the previous configuration's key is believed for one
+        // generation, and the next one's already.
+        renew(&["a", "b"], &carried).unwrap();
         assert!(verify("a", &CHALLENGE, 1, &head, &tag));
-        assert_ne!(sign("a", &CHALLENGE, 1, &head), tag);
-        renew(&["a", "b"]).unwrap();
+        let second = sign("a", &CHALLENGE, 1, &head);
+        assert_ne!(second, tag);
+        renew(&["a", "b"], &carried).unwrap();
         assert!(!verify("a", &CHALLENGE, 1, &head, &tag));
+        let third = sign("a", &CHALLENGE, 1, &head);
+        // Not carried (a changed identity): nothing of before is believed.
+        renew(&["a", "b"], &not_carried).unwrap();
+        assert!(!verify("a", &CHALLENGE, 1, &head, &second));
+        assert!(!verify("a", &CHALLENGE, 1, &head, &third));
 
         // A daemon keeps its own group's keys only.
         let b = sign("b", &CHALLENGE, 1, &head);

@@ -38,6 +38,23 @@ pub fn listen_unix(path: &str, backlog: u32, owner: Option<(u32, u32)>, buffers:
     Ok(listener)
 }
 
+/// A listening socket kept from the previous configuration, made reachable
+/// at `path` too (a hard link to the socket file at `linked_from`: both
+/// names reach it), with this configuration's backlog, buffers and owner.
+pub fn reuse_listener(listener: UnixListener, linked_from: Option<&str>, path: &str, backlog: u32, owner: Option<(u32, u32)>, buffers: BufferSizes) -> io::Result<UnixListener> {
+    if let Some(from) = linked_from {
+        let _ = std::fs::remove_file(path);
+        std::fs::hard_link(from, path)?;
+    }
+    let backlog = socket::Backlog::new(i32::try_from(backlog).unwrap_or(i32::MAX).min(nix::libc::SOMAXCONN)).map_err(os_error)?;
+    socket::listen(&listener, backlog).map_err(os_error)?;
+    set_buffer_sizes(&listener, buffers)?;
+    if let Some((uid, gid)) = owner {
+        nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(os_error)?;
+    }
+    Ok(listener)
+}
+
 /// send-buffer-size= and receive-buffer-size= (0 leaves the system's default).
 #[derive(Clone, Copy, Default)]
 pub struct BufferSizes {
@@ -237,6 +254,71 @@ pub fn request_stop() {
 pub fn kill(pid: i32, sig: Signal) {
     if pid > 0 {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+    }
+}
+
+/// Waits for `pid` to exit and reaps it.
+pub fn reap_blocking(pid: i32) -> bool {
+    nix::sys::wait::waitpid(Pid::from_raw(pid), None).is_ok()
+}
+
+/// A child that exited, and how.
+pub struct Exit {
+    pub pid: i32,
+    /// The C module's wording: "terminated normally, exit code N" or "terminated by signal N".
+    pub how: String,
+}
+
+/// Reaps one child of this process that has exited, if any.
+pub fn reap_any() -> Option<Exit> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(pid, code)) => Some(Exit { pid: pid.as_raw(), how: format!("terminated normally, exit code {code}") }),
+        Ok(WaitStatus::Signaled(pid, signal, _)) => Some(Exit { pid: pid.as_raw(), how: format!("terminated by signal {}", signal as i32) }),
+        Ok(WaitStatus::StillAlive) | Err(_) => None,
+        // Stopped or continued: not an exit; look again.
+        Ok(_) => reap_any(),
+    }
+}
+
+/// The signals a supervisor takes from a descriptor instead of handlers:
+/// its children's exits and its own stop requests.
+pub struct Signals(nix::sys::signalfd::SignalFd);
+
+/// What a supervisor was signalled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signalled {
+    ChildExited,
+    Stop,
+    Other,
+}
+
+impl Signals {
+    /// Blocks the signals (for this single-threaded process) and opens the descriptor.
+    pub fn take() -> io::Result<Signals> {
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2] {
+            set.add(sig);
+        }
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(os_error)?;
+        SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map(Signals).map_err(os_error)
+    }
+
+    /// The next signal waiting, if any.
+    pub fn next(&mut self) -> Option<Signalled> {
+        let info = self.0.read_signal().ok()??;
+        Some(match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD) => Signalled::ChildExited,
+            Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP) => Signalled::Stop,
+            _ => Signalled::Other,
+        })
+    }
+}
+
+impl AsFd for Signals {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 

@@ -2,16 +2,17 @@
 //! identity and environment, starts Python, and serves requests from the
 //! group's socket until told to stop.
 
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use super::os;
 use super::server;
-use super::supervisor::Group;
+use super::groups::Group;
 use crate::apache::{log, process};
 use crate::python::{self, Level};
 
 /// The daemon process's main; returns its exit code.
-pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
+pub fn run(group: &Arc<Group>, _slot: u32, supervisor: UnixStream) -> i32 {
     let config = &group.config;
     // Code running as this group's user must not speak for another group.
     super::origin::keep_only(&config.name);
@@ -31,6 +32,7 @@ pub fn run(group: &Arc<Group>, _index: u32) -> i32 {
             return 1;
         }
     };
+    super::succession::install(supervisor);
     python::set_server_log(log::server);
     let server = crate::interpreter_options::for_server(group.server);
     let options = python::interpreter::Options {

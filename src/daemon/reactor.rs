@@ -32,7 +32,7 @@ use super::monitor::now_micros;
 use super::origin;
 use super::os::{self, Epoll, Event};
 use super::protocol::{self, HEADER_LEN, RequestHead, SealedHead};
-use super::supervisor::Group;
+use super::groups::Group;
 use super::wire::PIECE;
 use crate::apache::log;
 use crate::python::Level;
@@ -354,7 +354,7 @@ impl<'g> Reactor<'g> {
     /// Challenges a new connection and waits for its first head.
     fn admit(&self, stream: std::os::unix::net::UnixStream) {
         // Accepted sockets do not inherit the group socket's buffer sizes.
-        let _ = os::set_buffer_sizes(&stream, super::supervisor::buffer_sizes(&self.group.config));
+        let _ = os::set_buffer_sizes(&stream, super::groups::buffer_sizes(&self.group.config));
         // Bounds every blocking read and write of the exchanges to come.
         let timeout = Some(self.group.socket_timeout);
         if stream.set_read_timeout(timeout).and_then(|()| stream.set_write_timeout(timeout)).is_err() {

@@ -3,7 +3,7 @@
 //! next one.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,11 +12,31 @@ use super::monitor::{self, Busy, now_micros};
 use super::os;
 use super::protocol::{self, RequestHead};
 use super::reactor::{self, Conn, Reactor, Ready};
-use super::supervisor::Group;
+use super::groups::Group;
+use super::succession;
 use crate::apache::{log, process};
+use parking_lot::Mutex;
 use crate::python::{self, DaemonArrival, Level, Outcome, RequestInfo};
 
-/// Serves until a stop signal or maximum-requests; returns the exit code.
+/// Stops the process taking connections: the workers finish what they have
+/// read; then `serve` returns.
+struct StopSwitch {
+    stopping: Arc<AtomicBool>,
+    pipe: Mutex<std::io::PipeWriter>,
+}
+
+static SWITCH: OnceLock<StopSwitch> = OnceLock::new();
+
+/// Stops taking connections (what is queued on the group socket waits for
+/// the successor); the running requests finish.
+pub fn stop_accepting() {
+    if let Some(switch) = SWITCH.get() {
+        switch.stopping.store(true, Ordering::Release);
+        let _ = switch.pipe.lock().write_all(&[1]);
+    }
+}
+
+/// Serves until stopped; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
     if group.listener.is_none() {
         return 1;
@@ -26,6 +46,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     let heartbeat = (!group.config.deadlock_timeout.is_zero()).then(monitor::Heartbeat::start);
     monitor::watch(group, stopping.clone());
     let Ok((stop_rx, stop_tx)) = std::io::pipe() else { return 1 };
+    let _ = SWITCH.set(StopSwitch { stopping: stopping.clone(), pipe: Mutex::new(stop_tx) });
     let reactor = match Reactor::new(group, stopping.clone(), descriptors, stop_rx) {
         Ok(reactor) => reactor,
         Err(e) => {
@@ -34,8 +55,6 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         }
     };
     {
-        let stopping = stopping.clone();
-        let mut stop_tx = stop_tx;
         let grace = group.config.shutdown_timeout;
         let name = group.config.name.clone();
         std::thread::spawn(move || {
@@ -45,31 +64,39 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                 match os::wait_for_stop() {
                     os::StopRequest::Stop => break,
                     // The running requests finish (within graceful-timeout, as for
-                    // maximum-requests), then the process exits and is replaced.
+                    // maximum-requests) once a successor is ready.
                     os::StopRequest::CpuTimeLimit if !std::mem::replace(&mut told, true) => {
                         log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Exceeded CPU time limit, waiting for requests to complete '{name}'."));
-                        stopping.store(true, Ordering::Release);
-                        let _ = stop_tx.write_all(&[1]);
+                        succession::hand_over();
                     }
                     os::StopRequest::CpuTimeLimit => {}
                     os::StopRequest::Evict if monitor::active_requests() == 0 => {
                         log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process eviction requested, triggering immediate shutdown '{name}'."));
+                        succession::give_way();
                         break;
                     }
-                    // The monitor stops the process once it is idle or the wait is over.
+                    // The successor takes over; the monitor stops this process
+                    // once idle or when the wait is over.
                     os::StopRequest::Evict => {
                         if monitor::start_eviction() {
                             log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process eviction requested, waiting for requests to complete '{name}'."));
+                            succession::hand_over();
                         }
                     }
                 }
             }
             log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
-            stopping.store(true, Ordering::Release);
-            let _ = stop_tx.write_all(&[1]);
+            stop_accepting();
             // Requests still running after shutdown-timeout are cut off.
             std::thread::sleep(grace);
             process::exit_now(0);
+        });
+    }
+    {
+        let name = group.config.name.clone();
+        succession::take_release(move || {
+            log::server(Level::Info, &format!("mod_wsgi (pid={}): Successor of process '{name}' is ready, waiting for requests to complete.", std::process::id()));
+            stop_accepting();
         });
     }
     let served = AtomicU32::new(0);
@@ -93,6 +120,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                     .ok()
             })
             .collect();
+        succession::ready();
         for worker in workers {
             let _ = worker.join();
         }
@@ -112,8 +140,10 @@ fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &
             let reusable = serve_exchange(group, &conn, head, stopping, served);
             reactor.done();
             if max > 0 && served.load(Ordering::Acquire) >= max {
-                // maximum-requests: finish what is running, then exit; the parent forks a fresh process.
-                stopping.store(true, Ordering::Release);
+                // maximum-requests: finish what is running, then exit; the
+                // successor is forked at once.
+                succession::give_way();
+                stop_accepting();
             }
             match reusable.then(|| reactor.park(token, conn)).flatten() {
                 Some(next) => ready = next,
@@ -201,11 +231,13 @@ fn body_follows(conn: &Conn) -> bool {
 /// The request's script changed: this process stops (once its requests are
 /// done) so that a fresh one loads the new code.
 fn script_changed(group: &Group, head: &RequestHead, stopping: &AtomicBool) {
-    if !stopping.swap(true, Ordering::AcqRel) {
+    if !stopping.load(Ordering::Acquire) {
         let (pid, name) = (std::process::id(), &group.config.name);
         log::server(Level::Info, &format!("{}mod_wsgi (pid={pid}): Force restart of process '{name}'.", log_prefix(head)));
         log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
     }
+    succession::give_way();
+    stop_accepting();
 }
 
 /// `[remote ip:port] ` for the request's log lines.

@@ -1,212 +1,336 @@
-//! The Apache parent's side of daemon mode: one listening socket per
-//! WSGIDaemonProcess group, its processes forked after configuration and
-//! forked again when they die, and stopped when the configuration goes
-//! (graceful restart, restart, stop).
+//! A daemon process group's supervisor: a small single-threaded process
+//! between the Apache parent and the group's daemons, without Python. It
+//! forks the daemons, replaces one that dies the moment it is reaped (not on
+//! the parent's one-second maintenance tick), and replaces a daemon that
+//! has to go (maximum-requests, a changed script, restart-interval, ...)
+//! by starting its successor first.
+//!
+//! Each daemon has a line to its supervisor (a socket pair). The daemon
+//! sends `READY` once it accepts connections, and `SUCCESSOR_WANTED` when
+//! it has to go but keeps serving, or `GIVING_WAY` when it has already
+//! stopped accepting; the supervisor forks the successor at once and, when
+//! the successor is ready, sends the old daemon `RELEASE`: it stops
+//! accepting and finishes what it has. What is queued on the group socket
+//! meanwhile waits there for whichever process accepts next.
+//!
+//! Across a graceful restart of Apache, the old configuration's supervisor
+//! keeps serving until the new one's daemons are all ready, which then say
+//! so down the pipe the old supervisor reads (`release`).
 
-use std::collections::HashMap;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::io::{PipeReader, PipeWriter, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use nix::sys::signal::Signal;
 
-use super::{origin, os};
-use crate::apache::process::{self, Event, Watched};
-use crate::apache::{ffi, log, pool};
-use crate::config::{DaemonProcess, ServerConfig};
+use super::groups::Group;
+use super::os::{self, Signalled};
+use crate::apache::{log, process};
 use crate::python::Level;
 
-/// A daemon process group as the parent runs it.
-pub struct Group {
-    pub config: DaemonProcess,
-    pub socket: String,
-    /// None when the socket could not be created: requests then get 503.
-    pub listener: Option<UnixListener>,
-    /// How long a connection may take to deliver a request head, and each
-    /// read or write of an exchange may wait: socket-timeout=, else Apache's Timeout.
-    pub socket_timeout: Duration,
-    /// The main server's configuration (interpreter-wide settings).
-    pub server: &'static ServerConfig,
-    /// Every server's configuration (for the scripts to preload).
-    pub configs: Vec<&'static ServerConfig>,
-    pub main_server: usize,
+/// Daemon to supervisor: accepting connections.
+pub const READY: u8 = b'R';
+/// Daemon to supervisor: a successor is wanted; serving until released.
+pub const SUCCESSOR_WANTED: u8 = b'G';
+/// Daemon to supervisor: a successor is wanted; no longer accepting.
+pub const GIVING_WAY: u8 = b'N';
+/// Supervisor to daemon: stop accepting, finish what is running, exit.
+pub const RELEASE: u8 = b'S';
+
+/// How long a new configuration's daemons may take to become ready before
+/// the old configuration's are released anyway.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(10);
+/// A daemon that lived shorter than this before dying counts as failing to
+/// start: it is forked again after a growing pause, not in a tight loop.
+const SHORT_LIFE: Duration = Duration::from_secs(1);
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+const SIGNALS: u64 = 0;
+const RELEASED: u64 = 1;
+/// A daemon's line is watched under its pid plus this.
+const LINE: u64 = 16;
+
+struct Daemon {
+    pid: i32,
+    slot: u32,
+    line: UnixStream,
+    started: Instant,
+    ready: bool,
+    /// Its successor has been forked; it goes once that one is ready.
+    retiring: bool,
+    released: bool,
 }
 
-// SAFETY note: `main_server` is a server_rec address kept as an integer so the
-// group can cross threads; it is only dereferenced through apache::log.
-
-/// Where Apache's children find each group: name -> (socket path, group).
-/// Filled in the parent before the MPM forks its children, who inherit it.
-static ENDPOINTS: OnceLock<Mutex<HashMap<String, Arc<Group>>>> = OnceLock::new();
-
-fn endpoints() -> &'static Mutex<HashMap<String, Arc<Group>>> {
-    ENDPOINTS.get_or_init(Default::default)
+struct Supervisor<'g> {
+    group: &'g Arc<Group>,
+    epoll: os::Epoll,
+    signals: os::Signals,
+    release: PipeReader,
+    /// What Apache's processes show in ps; a daemon without display-name= shows it too.
+    apache_title: process::Title,
+    daemons: Vec<Daemon>,
+    /// Slots to fork a daemon for, and when.
+    pending: Vec<(u32, Instant)>,
+    /// Per slot: deaths in a row of daemons that lived shorter than SHORT_LIFE.
+    failures: Vec<u32>,
+    /// The previous configuration's supervisor of this group, waiting for
+    /// this one's daemons to be ready; and until when it waits at most.
+    predecessor: Option<(PipeWriter, Instant)>,
+    /// Released: the daemons finish and are not replaced; then it exits.
+    released_at: Option<Instant>,
 }
 
-/// The group an Apache child forwards `name`'s requests to.
-pub fn endpoint(name: &str) -> Option<Arc<Group>> {
-    endpoints().lock().get(name).cloned()
-}
-
-/// Set while the configuration is going away: dead daemons are not replaced.
-static STOPPING: AtomicBool = AtomicBool::new(false);
-
-/// The daemon processes running now, so a stop can signal them all at once.
-static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-/// `<prefix>.<parent pid>.<generation>.<n>.sock`. With WSGISocketRotation Off
-/// the generation gives way to `u<daemon uid>`: the path then survives a
-/// graceful restart, so Apache children of the old generation still finishing
-/// their connections reach the new daemons.
-fn socket_path(pconf: *mut ffi::apr_pool_t, server: &ServerConfig, generation: i32, daemon_uid: u32, id: usize) -> String {
-    let prefix = match &server.socket_prefix {
-        Some(prefix) => process::server_root_path(pconf, prefix),
-        None => process::runtime_path(pconf, "wsgi"),
-    };
-    let pid = std::process::id();
-    if server.socket_rotation() {
-        format!("{prefix}.{pid}.{generation}.{id}.sock")
-    } else {
-        format!("{prefix}.{pid}.u{daemon_uid}.{id}.sock")
+/// The supervisor's main; returns its exit code.
+pub fn run(group: &Arc<Group>, release: PipeReader, predecessor: Option<PipeWriter>) -> i32 {
+    os::die_with_parent();
+    let name = &group.config.name;
+    let apache_title = process::current_title();
+    process::set_title(group.main_server as *const _, &format!("mod_wsgi supervisor ({name})"));
+    let started = (|| -> std::io::Result<Supervisor<'_>> {
+        let signals = os::Signals::take()?;
+        let epoll = os::Epoll::new()?;
+        epoll.add(&signals, SIGNALS, false)?;
+        epoll.add(&release, RELEASED, false)?;
+        let slots = group.config.processes.max(1);
+        Ok(Supervisor {
+            group,
+            epoll,
+            signals,
+            release,
+            apache_title,
+            daemons: Vec::new(),
+            pending: (0..slots).map(|slot| (slot, Instant::now())).collect(),
+            failures: vec![0; slots as usize],
+            predecessor: predecessor.map(|p| (p, Instant::now() + HANDOVER_LIMIT)),
+            released_at: None,
+        })
+    })();
+    match started {
+        Ok(mut supervisor) => supervisor.serve(),
+        Err(e) => {
+            log::server(Level::Error, &format!("mod_wsgi (pid={}): Unable to supervise daemon process group '{name}': {e}", std::process::id()));
+            1
+        }
     }
 }
 
-/// send-buffer-size= and receive-buffer-size= of a group, for its sockets.
-pub fn buffer_sizes(config: &DaemonProcess) -> os::BufferSizes {
-    os::BufferSizes { send: config.send_buffer_size, receive: config.receive_buffer_size }
-}
-
-/// Starts every group of the configuration (parent, after configuration).
-pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_config: &'static ServerConfig, configs: &[&'static ServerConfig]) -> Result<(), String> {
-    STOPPING.store(false, Ordering::Release);
-    let generation = process::generation();
-    let (apache_uid, apache_gid) = process::apache_identity();
-    let apache_timeout = process::server_timeout(main).max(Duration::from_secs(1));
-    endpoints().lock().clear();
-    let names: Vec<&str> = configs.iter().flat_map(|s| s.daemons.iter().map(|d| d.name.as_str())).collect();
-    origin::renew(&names).map_err(|e| format!("Unable to make keys for the daemon process groups: {e}"))?;
-    let mut id = 0;
-    for server in configs {
-        for config in &server.daemons {
-            if endpoints().lock().contains_key(&config.name) {
-                continue; // inherited by a virtual host's merged record
+impl Supervisor<'_> {
+    fn serve(&mut self) -> i32 {
+        let mut events = [os::Event::empty(); 16];
+        loop {
+            self.fork_due();
+            self.hand_over_if_ready();
+            if let Some(since) = self.released_at {
+                if self.daemons.is_empty() {
+                    return 0;
+                }
+                // The daemons bound their own graceful stop; this is the backstop.
+                let config = &self.group.config;
+                if since.elapsed() > config.graceful_timeout + config.shutdown_timeout + Duration::from_secs(1) {
+                    return self.stop();
+                }
             }
-            id += 1;
-            let socket = socket_path(pconf, main_config, generation, config.uid.unwrap_or(apache_uid), id);
-            // socket-user= hands the socket to another user (for Apache children running as one).
-            let socket_uid = config.socket_user.as_deref().and_then(|name| crate::config::resolve_user(name).ok());
-            let owner = os::is_root().then_some((socket_uid.unwrap_or(apache_uid), apache_gid));
-            // A group whose socket cannot be made is logged and left out, as
-            // mod_wsgi does: the server runs, and the group's requests get 503.
-            let listener = os::listen_unix(&socket, config.listen_backlog, owner, buffer_sizes(config))
-                .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't bind unix domain socket '{socket}': {e}.", std::process::id())))
-                .ok();
-            let started = listener.is_some();
-            let socket_timeout = if config.socket_timeout.is_zero() { apache_timeout } else { config.socket_timeout };
-            let group = Arc::new(Group {
-                config: config.clone(),
-                socket,
-                listener,
-                socket_timeout,
-                server: main_config,
-                configs: configs.to_vec(),
-                main_server: main as usize,
-            });
-            // In the table before forking: no lock is held while the parent forks.
-            endpoints().lock().insert(config.name.clone(), group.clone());
-            for index in 0..config.processes.max(1) {
-                if started {
-                    spawn(pconf, group.clone(), index)?;
+            let n = match self.epoll.wait(&mut events, self.wait_ms()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    log::server(Level::Error, &format!("mod_wsgi (pid={}): epoll_wait failed: {e}", std::process::id()));
+                    std::thread::sleep(Duration::from_millis(100));
+                    0
+                }
+            };
+            for event in &events[..n] {
+                match event.data() {
+                    SIGNALS => {
+                        while let Some(signal) = self.signals.next() {
+                            match signal {
+                                Signalled::ChildExited => self.reap(),
+                                Signalled::Stop => return self.stop(),
+                                Signalled::Other => {}
+                            }
+                        }
+                    }
+                    RELEASED => self.released(),
+                    token => self.heard(token.saturating_sub(LINE) as i32),
                 }
             }
         }
     }
-    pool::on_destroy(pconf, stop_all);
-    Ok(())
-}
 
-fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>, index: u32) -> Result<(), String> {
-    let child_group = group.clone();
-    // The daemon keeps its own group's listener and nothing else of the parent's.
-    let keep = group.listener.iter().map(|l| l.as_raw_fd()).collect();
-    let on_event = Box::new(move |watched: &mut Watched, event: Event| on_event(watched, event, &group, index));
-    let pid = process::fork_watched(pconf, keep, move || super::process::run(&child_group, index), on_event)?;
-    RUNNING.lock().push(pid);
-    Ok(())
-}
-
-fn on_event(watched: &mut Watched, event: Event, group: &Arc<Group>, index: u32) {
-    match event {
-        Event::Died(status) if !STOPPING.load(Ordering::Acquire) && !process::server_stopping() => {
-            let (pid, name) = (watched.pid(), &group.config.name);
-            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has died, deregister and restart it."));
-            let how = if libc::WIFSIGNALED(status) {
-                format!("terminated by signal {}", libc::WTERMSIG(status))
-            } else {
-                format!("terminated normally, exit code {}", libc::WEXITSTATUS(status))
-            };
-            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' {how}"));
-            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has been deregistered and will no longer be monitored."));
-            RUNNING.lock().retain(|&p| p != watched.pid());
-            let child_group = group.clone();
-            match process::refork(watched, move || super::process::run(&child_group, index)) {
-                Ok(()) => RUNNING.lock().push(watched.pid()),
-                Err(e) => log::server(Level::Error, &format!("mod_wsgi: Unable to restart daemon process '{}': {e}", group.config.name)),
-            }
-        }
-        Event::Died(_) | Event::Other => {}
-        Event::Stop => {
-            let (pid, name) = (watched.pid(), &group.config.name);
-            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' to be deregistered, as server is restarting or being shutdown."));
-            stop_process(pid, &group.config);
-            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has been deregistered and will no longer be monitored."));
-        }
+    /// Milliseconds until something is due (a fork, the handover limit), at most 100.
+    fn wait_ms(&self) -> u16 {
+        let now = Instant::now();
+        let due = self.pending.iter().map(|&(_, at)| at).chain(self.predecessor.as_ref().map(|(_, at)| *at)).min();
+        let wait = due.map_or(Duration::from_millis(100), |at| at.saturating_duration_since(now)).min(Duration::from_millis(100));
+        wait.as_millis() as u16
     }
-}
 
-/// Asks a daemon process to stop, and reaps it, killing it after its shutdown-timeout.
-fn stop_process(pid: i32, config: &DaemonProcess) {
-    if pid <= 0 {
-        return;
-    }
-    os::kill(pid, Signal::SIGTERM);
-    let deadline = Instant::now() + config.shutdown_timeout + Duration::from_secs(1);
-    while !os::reap(pid) {
-        if Instant::now() > deadline {
-            os::kill(pid, Signal::SIGKILL);
-            let _ = os::reap(pid);
+    fn fork_due(&mut self) {
+        if self.released_at.is_some() {
+            self.pending.clear();
             return;
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The configuration pool is going: no more restarts; every daemon is told
-/// to stop at once (each is then reaped as its registration goes); remove
-/// the sockets.
-fn stop_all() {
-    STOPPING.store(true, Ordering::Release);
-    for pid in RUNNING.lock().drain(..) {
-        os::kill(pid, Signal::SIGTERM);
-    }
-    if let Some(table) = ENDPOINTS.get() {
-        for group in table.lock().values() {
-            let _ = std::fs::remove_file(&group.socket);
+        let now = Instant::now();
+        let due: Vec<u32> = self.pending.iter().filter(|&&(_, at)| at <= now).map(|&(slot, _)| slot).collect();
+        self.pending.retain(|&(_, at)| at > now);
+        for slot in due {
+            self.fork(slot);
         }
     }
-}
 
-/// In an Apache child: the group sockets are for the daemons to accept on.
-pub fn close_listeners_in_child() {
-    // Dropping a group would close its listener; the table is only read
-    // in children, so each descriptor is pointed at /dev/null instead.
-    if let Some(table) = ENDPOINTS.get() {
-        for listener in table.lock().values().filter_map(|g| g.listener.as_ref()) {
-            process::hide_descriptor(listener.as_raw_fd());
+    /// Forks a daemon for `slot`; on failure tries again in a second.
+    fn fork(&mut self, slot: u32) {
+        let name = &self.group.config.name;
+        let forked = UnixStream::pair().and_then(|(ours, theirs)| {
+            let keep: Vec<RawFd> = self.group.listener.iter().map(|l| l.as_raw_fd()).chain([theirs.as_raw_fd()]).collect();
+            let group = self.group.clone();
+            let title = &self.apache_title;
+            let pid = process::fork_unwatched(keep, move || {
+                process::restore_title(group.main_server as *const _, title);
+                super::process::run(&group, slot, theirs)
+            })?;
+            Ok((pid, ours))
+        });
+        match forked.and_then(|(pid, line)| {
+            self.epoll.add(&line, LINE + pid as u64, false)?;
+            Ok((pid, line))
+        }) {
+            Ok((pid, line)) => self.daemons.push(Daemon { pid, slot, line, started: Instant::now(), ready: false, retiring: false, released: false }),
+            Err(e) => {
+                log::server(Level::Error, &format!("mod_wsgi (pid={}): Unable to start a daemon process for group '{name}': {e}", std::process::id()));
+                self.pending.push((slot, Instant::now() + Duration::from_secs(1)));
+            }
         }
+    }
+
+    /// Reaps every daemon that exited; one that was not on its way out is
+    /// replaced at once (or after a pause if it keeps dying young).
+    fn reap(&mut self) {
+        let name = self.group.config.name.clone();
+        while let Some(exit) = os::reap_any() {
+            let Some(index) = self.daemons.iter().position(|d| d.pid == exit.pid) else { continue };
+            let daemon = self.daemons.swap_remove(index);
+            let _ = self.epoll.remove(&daemon.line);
+            let pid = exit.pid;
+            // The C module's lines for every exit, a planned one too (whose
+            // successor is already running).
+            let replaced = daemon.retiring || self.released_at.is_some();
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has died, deregister and restart it."));
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' {}", exit.how));
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has been deregistered and will no longer be monitored."));
+            if replaced {
+                continue;
+            }
+            let slot = daemon.slot as usize;
+            let pause = if daemon.started.elapsed() < SHORT_LIFE {
+                self.failures[slot] += 1;
+                // The first early death is forked again at once; then 0.2 s, 0.4 s, ... up to 5 s.
+                let doublings = self.failures[slot].saturating_sub(2).min(5);
+                if self.failures[slot] == 1 { Duration::ZERO } else { (Duration::from_millis(200) * (1 << doublings)).min(LONGEST_PAUSE) }
+            } else {
+                self.failures[slot] = 0;
+                Duration::ZERO
+            };
+            self.pending.push((daemon.slot, Instant::now() + pause));
+        }
+    }
+
+    /// A daemon spoke on its line.
+    fn heard(&mut self, pid: i32) {
+        let Some(index) = self.daemons.iter().position(|d| d.pid == pid) else { return };
+        let mut bytes = [0u8; 16];
+        let n = match (&self.daemons[index].line).read(&mut bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::Interrupted => return,
+            Err(_) => 0,
+        };
+        if n == 0 {
+            // Its end closed: it is exiting; the reaping follows.
+            let _ = self.epoll.remove(&self.daemons[index].line);
+            return;
+        }
+        for &byte in &bytes[..n] {
+            match byte {
+                READY => {
+                    self.daemons[index].ready = true;
+                    self.failures[self.daemons[index].slot as usize] = 0;
+                    let slot = self.daemons[index].slot;
+                    // Its predecessors in the slot now go.
+                    for old in self.daemons.iter_mut().filter(|d| d.slot == slot && d.retiring && !d.released) {
+                        old.released = true;
+                        let _ = (&old.line).write_all(&[RELEASE]);
+                    }
+                }
+                SUCCESSOR_WANTED | GIVING_WAY if !self.daemons[index].retiring && self.released_at.is_none() => {
+                    self.daemons[index].retiring = true;
+                    let slot = self.daemons[index].slot;
+                    self.fork(slot);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// This configuration's daemons are all ready (or the wait is over):
+    /// the previous configuration's supervisor lets its daemons go.
+    fn hand_over_if_ready(&mut self) {
+        let Some((_, limit)) = &self.predecessor else { return };
+        let slots = self.failures.len();
+        let ready = (0..slots as u32).all(|slot| self.daemons.iter().any(|d| d.slot == slot && d.ready && !d.retiring));
+        if (ready || Instant::now() >= *limit)
+            && let Some((mut writer, _)) = self.predecessor.take()
+        {
+            let _ = writer.write_all(&[1]);
+        }
+    }
+
+    /// The successor of this supervisor is ready, or its group is gone: the
+    /// daemons stop accepting and finish what they have; none is replaced.
+    fn released(&mut self) {
+        let _ = self.epoll.remove(&self.release);
+        if self.released_at.is_some() {
+            return;
+        }
+        let mut byte = [0u8; 1];
+        let _ = self.release.read(&mut byte);
+        log::server(
+            Level::Info,
+            &format!("mod_wsgi (pid={}): Daemon process group '{}' handed over to its new configuration, its processes finish their requests.", std::process::id(), self.group.config.name),
+        );
+        self.released_at = Some(Instant::now());
+        self.pending.clear();
+        for daemon in self.daemons.iter_mut().filter(|d| !d.released) {
+            daemon.released = true;
+            let _ = (&daemon.line).write_all(&[RELEASE]);
+        }
+    }
+
+    /// Stops every daemon (each has shutdown-timeout to finish, then is
+    /// killed), and exits.
+    fn stop(&mut self) -> i32 {
+        let name = &self.group.config.name;
+        self.predecessor = None;
+        for daemon in &self.daemons {
+            log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{name}' to be deregistered, as server is restarting or being shutdown.", daemon.pid));
+            os::kill(daemon.pid, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + self.group.config.shutdown_timeout + Duration::from_secs(1);
+        while !self.daemons.is_empty() {
+            while let Some(exit) = os::reap_any() {
+                self.daemons.retain(|d| d.pid != exit.pid);
+                log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{name}' has been deregistered and will no longer be monitored.", exit.pid));
+            }
+            if Instant::now() > deadline {
+                for daemon in self.daemons.drain(..) {
+                    os::kill(daemon.pid, Signal::SIGKILL);
+                    let _ = os::reap_blocking(daemon.pid);
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        0
     }
 }

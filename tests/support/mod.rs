@@ -946,6 +946,26 @@ pub fn children_of(ppid: u32) -> Vec<u32> {
     live_processes_where(1, ppid)
 }
 
+/// The parent of `pid`, from /proc.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command (in parentheses, which may hold spaces): state, then ppid.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Live processes below `ppid`: its children, theirs, and so on (a daemon
+/// process group's daemons are children of its supervisor).
+pub fn descendants_of(ppid: u32) -> Vec<u32> {
+    let mut found = children_of(ppid);
+    let mut i = 0;
+    while i < found.len() {
+        let more = children_of(found[i]);
+        found.extend(more);
+        i += 1;
+    }
+    found
+}
+
 /// `/proc/PID/cmdline` with NULs turned into spaces and trailing blanks removed ("" if gone).
 pub fn cmdline_of(pid: u32) -> String {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

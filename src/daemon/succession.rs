@@ -1,0 +1,72 @@
+//! A daemon process's line to its supervisor (see `supervisor`): it says
+//! when it is ready, and asks for a successor when it has to go, so that a
+//! process going away never leaves its group without one accepting.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::supervisor::{GIVING_WAY, READY, RELEASE, SUCCESSOR_WANTED};
+
+struct Line {
+    stream: UnixStream,
+    /// A successor has been asked for.
+    asked: AtomicBool,
+}
+
+static LINE: OnceLock<Line> = OnceLock::new();
+
+/// Keeps the line to the supervisor (at the daemon's start).
+pub fn install(stream: UnixStream) {
+    let _ = LINE.set(Line { stream, asked: AtomicBool::new(false) });
+}
+
+/// Runs `release` (once, on a thread of its own) when the supervisor lets
+/// this process go, or the line breaks (the supervisor is gone).
+pub fn take_release(release: impl FnOnce() + Send + 'static) {
+    let Some(Ok(mut reader)) = LINE.get().map(|line| line.stream.try_clone()) else { return };
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        loop {
+            match reader.read(&mut byte) {
+                Ok(1) if byte[0] != RELEASE => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => break,
+            }
+        }
+        release();
+    });
+}
+
+fn send(byte: u8) {
+    if let Some(line) = LINE.get() {
+        let _ = (&line.stream).write_all(&[byte]);
+    }
+}
+
+/// The process accepts connections from now on.
+pub fn ready() {
+    send(READY);
+}
+
+/// This process has to go but serves on until its successor is ready
+/// (the supervisor then releases it); false if a successor was asked for
+/// already.
+pub fn hand_over() -> bool {
+    ask(SUCCESSOR_WANTED)
+}
+
+/// This process has stopped accepting: its successor is wanted now.
+pub fn give_way() -> bool {
+    ask(GIVING_WAY)
+}
+
+fn ask(byte: u8) -> bool {
+    let Some(line) = LINE.get() else { return false };
+    if line.asked.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let _ = (&line.stream).write_all(&[byte]);
+    true
+}
