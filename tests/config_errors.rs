@@ -71,6 +71,19 @@ fn bad_daemon_process_counts_are_rejected() {
 }
 
 #[test]
+fn bad_request_buffer_sizes_are_rejected() {
+    for (value, problem) in [("abc", "is not a whole number"), ("-1", "is negative"), ("1073741825", "is above 1073741824 (1 GiB)")] {
+        let snippet = format!("WSGIDaemonProcess g request-buffer-size={value}\n");
+        if is_reference() {
+            // The C module has no request-buffer-size= at all.
+            assert_rejected(&snippet, 1, "Invalid option to WSGI daemon process definition");
+        } else {
+            assert_rejected(&snippet, 1, &format!("Invalid request buffer size for WSGI daemon process: request-buffer-size={value} {problem}."));
+        }
+    }
+}
+
+#[test]
 fn non_numeric_thread_count_is_refused_where_c_reads_zero() {
     // C mod_wsgi 4.9.4 parses threads= with atoi() and only refuses negative values, so
     // `threads=abc` silently becomes 0; ours says what is wrong. threads=0 is valid in both.

@@ -11,6 +11,10 @@ use super::tokenize::split_option;
 pub const DEFAULT_HEADER_BUFFER_SIZE: u32 = 32768;
 /// response-buffer-size when unset or 0.
 pub const DEFAULT_RESPONSE_BUFFER_SIZE: u32 = 65536;
+/// request-buffer-size when unset.
+pub const DEFAULT_REQUEST_BUFFER_SIZE: u32 = 1 << 20;
+/// Largest request-buffer-size: each request in an Apache child may hold this much.
+pub const MAX_REQUEST_BUFFER_SIZE: u32 = 1 << 30;
 /// Largest threads= C 4.9.4 accepts (its thread stack index is 16 bits).
 pub const MAX_THREADS: u32 = 65533;
 
@@ -85,6 +89,9 @@ pub struct DaemonProcess {
     /// Default applied: never 0.
     pub header_buffer_size: u32,
     pub response_buffer_size: u32,
+    /// How much of a request body an Apache child reads before it takes a
+    /// daemon thread; 0 streams the body from the start.
+    pub request_buffer_size: u32,
 
     /// socket-user=, script-user=, script-group= (as names).
     pub socket_user: Option<String>,
@@ -144,6 +151,7 @@ impl DaemonProcess {
             receive_buffer_size: 0,
             header_buffer_size: DEFAULT_HEADER_BUFFER_SIZE,
             response_buffer_size: DEFAULT_RESPONSE_BUFFER_SIZE,
+            request_buffer_size: DEFAULT_REQUEST_BUFFER_SIZE,
             socket_user: None,
             script_user: None,
             script_group: None,
@@ -169,7 +177,7 @@ const OPTIONS: &[&str] = &[
     "inactivity-timeout", "request-timeout", "graceful-timeout", "eviction-timeout",
     "restart-interval", "connect-timeout", "socket-timeout", "queue-timeout", "listen-backlog",
     "display-name", "send-buffer-size", "receive-buffer-size", "header-buffer-size",
-    "response-buffer-size", "response-socket-timeout", "socket-user", "script-user",
+    "response-buffer-size", "request-buffer-size", "response-socket-timeout", "socket-user", "script-user",
     "script-group", "cpu-time-limit", "cpu-priority", "memory-limit", "virtual-memory-limit",
     "server-metrics", "newrelic-config-file", "newrelic-environment",
 ];
@@ -271,6 +279,7 @@ fn what_of(option: &str) -> &'static str {
         "receive-buffer-size" => "receive buffer size",
         "header-buffer-size" => "header buffer size",
         "response-buffer-size" => "response buffer size",
+        "request-buffer-size" => "request buffer size",
         "response-socket-timeout" => "response socket timeout",
         "socket-user" => "socket user",
         "script-user" => "script user",
@@ -435,6 +444,17 @@ pub fn parse_daemon_process(args: &[String]) -> Result<DaemonProcess, ConfigErro
             "response-buffer-size" => {
                 let n = v.buffer(65536, "Response buffer size must be >= 65536 bytes, or 0 for default.")?;
                 d.response_buffer_size = if n == 0 { DEFAULT_RESPONSE_BUFFER_SIZE } else { n };
+            }
+            "request-buffer-size" => {
+                // Not a C option: 0 means no buffering rather than the default.
+                let n = v.int()?;
+                if n < 0 {
+                    return Err(v.problem("is negative"));
+                }
+                if n > i64::from(MAX_REQUEST_BUFFER_SIZE) {
+                    return Err(v.problem("is above 1073741824 (1 GiB)"));
+                }
+                d.request_buffer_size = n as u32;
             }
             "socket-user" => d.socket_user = Some(user_option(&v, false, "Couldn't determine user name from socket user.")?.0),
             "script-user" => d.script_user = Some(user_option(&v, false, "Couldn't determine uid from script user.")?.0),
@@ -736,6 +756,25 @@ mod tests {
         assert_eq!(err("g response-buffer-size=100"), "Response buffer size must be >= 65536 bytes, or 0 for default.");
         assert_eq!(err("g send-buffer-size="), "Invalid send buffer size for WSGI daemon process.");
         assert_eq!(err("g header-buffer-size="), "Invalid header buffer size for WSGI daemon process.");
+    }
+
+    #[test]
+    fn request_buffer_size() {
+        assert_eq!(parse("g").unwrap().request_buffer_size, 1048576);
+        assert_eq!(parse("g request-buffer-size=0").unwrap().request_buffer_size, 0);
+        assert_eq!(parse("g request-buffer-size=1").unwrap().request_buffer_size, 1);
+        assert_eq!(parse("g request-buffer-size=1073741824").unwrap().request_buffer_size, 1 << 30);
+        assert_eq!(
+            err("g request-buffer-size=1073741825"),
+            "Invalid request buffer size for WSGI daemon process: request-buffer-size=1073741825 is above 1073741824 (1 GiB)."
+        );
+        assert_eq!(err("g request-buffer-size=-1"), "Invalid request buffer size for WSGI daemon process: request-buffer-size=-1 is negative.");
+        assert_eq!(err("g request-buffer-size=1M"), "Invalid request buffer size for WSGI daemon process: request-buffer-size=1M is not a whole number.");
+        assert_eq!(err("g request-buffer-size="), "Invalid request buffer size for WSGI daemon process.");
+        assert_eq!(
+            err("g request-buffer-size=99999999999999999999"),
+            "Invalid request buffer size for WSGI daemon process: request-buffer-size=99999999999999999999 is out of range."
+        );
     }
 
     #[test]

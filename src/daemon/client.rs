@@ -1,6 +1,9 @@
 //! The Apache child's side of daemon mode: forwards a request over the
 //! group's socket and relays the daemon's response to the client. No Python
-//! runs here; bodies stream through in bounded pieces both ways.
+//! runs here. A request body is read ahead, up to request-buffer-size=,
+//! before a daemon is involved, so a slow client holds no daemon thread;
+//! the rest of a larger body, and every response, stream through in bounded
+//! pieces.
 
 use std::ffi::c_int;
 use std::io::{ErrorKind, Write};
@@ -38,15 +41,25 @@ pub fn forward(req: &mut Request, head: &mut RequestHead, group: &Group, error_o
 }
 
 fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Group, error_override: bool) -> c_int {
+    // Before a connection is taken: nothing is sent on a read error.
+    let reading = Instant::now();
+    let body = match read_ahead(req, group.config.request_buffer_size as usize) {
+        Ok(body) => body,
+        Err(e) => {
+            log_read_error(req, &e);
+            return ffi::AP_FILTER_ERROR;
+        }
+    };
+    head.body_read_ahead = reading.elapsed().as_micros().try_into().unwrap_or(i64::MAX);
     let target = Target { group, error_override, timeout: socket_timeout(req, group) };
     let (stream, pooled) = checkout(group, target.timeout);
     head.queue_start = crate::daemon::monitor::now_micros();
     head.daemon_connects = 1;
-    match exchange(req, head, &target, stream, pooled) {
+    match exchange(req, head, &body, &target, stream, pooled) {
         // The request never ran and can go again on a new connection: the
         // daemon handed it back (it is restarting for a changed script), or
         // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, again(req, head), &target, connect(group, target.timeout), false) {
+        Relayed::Again => match exchange(req, again(req, head), &body, &target, connect(group, target.timeout), false) {
             Relayed::Done(status) => status,
             Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         },
@@ -76,7 +89,52 @@ struct Target<'a> {
     timeout: Duration,
 }
 
-fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
+/// The part of a request body read before a daemon was involved.
+struct ReadAhead {
+    bytes: Vec<u8>,
+    /// Whether that is the whole body; else the rest is still to be read.
+    whole: bool,
+}
+
+/// Reads the request body into memory, up to `limit` bytes, so that a
+/// daemon thread is taken only once the body (or that much of it) is here.
+/// A request without a body allocates nothing.
+fn read_ahead(req: &mut Request, limit: usize) -> std::io::Result<ReadAhead> {
+    let mut bytes = Vec::new();
+    if limit == 0 || !req.has_body() {
+        return Ok(ReadAhead { bytes, whole: !req.has_body() });
+    }
+    // A declared length sizes the buffer once; else it grows as bytes come.
+    let declared = req.declared_body_length().map_or(PIECE, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    bytes.reserve_exact(declared.min(limit));
+    while bytes.len() < limit {
+        if bytes.len() == bytes.capacity() {
+            let grown = (bytes.capacity() * 2).max(PIECE).min(limit);
+            bytes.reserve_exact(grown - bytes.len());
+        }
+        let room = (bytes.capacity() - bytes.len()).min(limit - bytes.len()).min(PIECE);
+        if req.read_body_into(&mut bytes, room)? == 0 || !req.has_body() {
+            return Ok(ReadAhead { bytes, whole: true });
+        }
+    }
+    Ok(ReadAhead { bytes, whole: false })
+}
+
+fn log_read_error(req: &Request, e: &std::io::Error) {
+    req.log_error(&format!("mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {e}.", std::process::id()));
+}
+
+/// What of the body went out in one exchange.
+#[derive(Default)]
+struct BodySent {
+    /// Body bytes sent to the daemon.
+    bytes: usize,
+    /// Of those, bytes read from the client during the exchange: once there
+    /// are any, the request cannot be sent again.
+    streamed: usize,
+}
+
+fn exchange(req: &mut Request, head: &RequestHead, body: &ReadAhead, target: &Target<'_>, conn: std::io::Result<Conn>, pooled: bool) -> Relayed {
     let group = target.group;
     let name = &group.config.name;
     let mut conn = match conn {
@@ -102,13 +160,17 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
     };
     conn.set_timeout(target.timeout);
 
-    let mut body_sent = 0;
-    match send_request(req, head, &mut conn, group, &mut body_sent) {
+    let mut sent = BodySent::default();
+    let before = conn.wire.sent();
+    match send_request(req, head, body, &mut conn, group, &mut sent) {
         Ok(()) => {}
-        // Only a request whose body was not taken from the client can go again.
-        Err(SendError::Daemon(_)) if pooled && body_sent == 0 => return Relayed::Again,
+        // A kept connection found closed can take the request again on a new
+        // one, if the body is still to hand (none was read from the client
+        // meanwhile) and the daemon cannot have started it: the request has
+        // no body, or none of it reached the daemon.
+        Err(SendError::Daemon(_)) if pooled && sent.streamed == 0 && (sent.bytes == 0 || conn.wire.sent() == before) => return Relayed::Again,
         Err(SendError::Client(e)) => {
-            req.log_error(&format!("mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {e}.", std::process::id()));
+            log_read_error(req, &e);
             // The application learns the same from wsgi.input; the connection is not reused.
             let _ = protocol::write_body_abort(&mut conn.wire, &e.to_string());
             // httpd has answered the client already (the input filters' error).
@@ -119,7 +181,10 @@ fn exchange(req: &mut Request, head: &RequestHead, target: &Target<'_>, conn: st
             return Relayed::Done(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
         }
     }
-    match relay_response(req, &mut conn.wire, target, pooled && body_sent == 0) {
+    // A reset is taken as a request never read only when it had no body: a
+    // daemon that read a head and died with some of its body unread resets
+    // the connection too.
+    match relay_response(req, &mut conn.wire, target, pooled && sent.bytes == 0) {
         Some((status, reusable)) => {
             if reusable {
                 conn.wire.release_buffers();
@@ -226,16 +291,19 @@ enum SendError {
     Daemon(protocol::ProtocolError),
 }
 
-/// Sends the head and streams the body; `body_sent` counts body bytes taken from the client.
-fn send_request(req: &mut Request, head: &RequestHead, conn: &mut Conn, group: &Group, body_sent: &mut usize) -> Result<(), SendError> {
+/// Sends the head and the body: what was read ahead, then the rest as it
+/// comes from the client.
+fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &mut Conn, group: &Group, sent: &mut BodySent) -> Result<(), SendError> {
     let sequence = conn.heads + 1;
     let challenge = conn.challenge;
     protocol::write_request_head(&mut conn.wire, head, |fields| super::origin::sign(&group.config.name, &challenge, sequence, fields)).map_err(SendError::Daemon)?;
     conn.heads = sequence;
+    sent.bytes = body.bytes.len();
+    protocol::write_body_chunk(&mut conn.wire, &body.bytes).map_err(SendError::Daemon)?;
     let mut buf = Vec::new();
-    loop {
+    while !body.whole {
         if buf.is_empty() {
-            // Allocated only for a request that has a body.
+            // Allocated only for a body still coming.
             if !req.has_body() {
                 break;
             }
@@ -245,7 +313,8 @@ fn send_request(req: &mut Request, head: &RequestHead, conn: &mut Conn, group: &
         if n == 0 {
             break;
         }
-        *body_sent += n;
+        sent.bytes += n;
+        sent.streamed += n;
         protocol::write_body_chunk(&mut conn.wire, &buf[..n]).map_err(SendError::Daemon)?;
     }
     protocol::write_body_end(&mut conn.wire).map_err(SendError::Daemon)?;

@@ -267,6 +267,9 @@ pub struct RequestHead {
     /// Connection attempts made for it, and how often it was sent again.
     pub daemon_connects: u32,
     pub daemon_restarts: u32,
+    /// How long the Apache child spent reading the body before it sent the
+    /// request (µs): time with the client, not waiting for the daemon.
+    pub body_read_ahead: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +319,7 @@ pub fn write_request_head(w: &mut impl Write, head: &RequestHead, seal: impl FnO
     e.i64(head.queue_start)?;
     e.u32(head.daemon_connects)?;
     e.u32(head.daemon_restarts)?;
+    e.i64(head.body_read_ahead)?;
     let sealed_end = e.buf.len();
     e.count(head.environ.len())?;
     for (name, value) in head.environ.iter() {
@@ -377,6 +381,7 @@ impl<'a> SealedHead<'a> {
             queue_start: d.i64("queue_start")?,
             daemon_connects: d.u32("daemon_connects")?,
             daemon_restarts: d.u32("daemon_restarts")?,
+            body_read_ahead: d.i64("body_read_ahead")?,
             environ: Environ::default(),
         };
         d.finish()?;
@@ -1050,6 +1055,7 @@ mod tests {
             queue_start: 1_700_000_000_000_001,
             daemon_connects: 1,
             daemon_restarts: 2,
+            body_read_ahead: 1_500_000,
         }
     }
 

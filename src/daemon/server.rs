@@ -182,7 +182,9 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
         // tells the client not to reuse the connection.
         stopping.store(true, Ordering::Release);
     }
-    let waited = Duration::from_micros(now_micros().saturating_sub(head.request_start).max(0) as u64);
+    // Since Apache took the request, less the time its child spent reading
+    // the body ahead: a slow upload is not a wait for this process.
+    let waited = Duration::from_micros(now_micros().saturating_sub(head.request_start).saturating_sub(head.body_read_ahead).max(0) as u64);
     let queue_timeout = group.config.queue_timeout;
     let outcome = if !queue_timeout.is_zero() && waited > queue_timeout {
         // queue-timeout: the client has probably given up; answer 504 without running the application.

@@ -71,11 +71,13 @@ pub struct Wire {
     end: usize,
     /// Bytes written and not yet sent.
     output: Vec<u8>,
+    /// Bytes the socket has taken so far.
+    sent: u64,
 }
 
 impl Wire {
     pub fn new(stream: UnixStream) -> Wire {
-        Wire { stream, takes_files: false, files: Vec::new(), input: Vec::new(), start: 0, end: 0, output: Vec::new() }
+        Wire { stream, takes_files: false, files: Vec::new(), input: Vec::new(), start: 0, end: 0, output: Vec::new(), sent: 0 }
     }
 
     /// A wire whose peer may send open files along with its bytes.
@@ -97,8 +99,31 @@ impl Wire {
                 other => break other?,
             }
         };
+        self.sent += sent as u64;
         // The file went with the first byte; the rest, if any, follows plainly.
-        (&self.stream).write_all(&bytes[sent..])
+        self.send(&bytes[sent..])
+    }
+
+    /// How many bytes the socket has taken on this wire: when a write fails,
+    /// whether any of what went before reached the peer.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// `write_all` to the socket, counting what it takes.
+    fn send(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match (&self.stream).write(data) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.sent += n as u64;
+                    data = &data[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     pub fn stream(&self) -> &UnixStream {
@@ -182,7 +207,9 @@ impl Wire {
 
     /// Sends what is buffered. After an error the connection is not used again.
     fn send_output(&mut self) -> io::Result<()> {
-        let result = (&self.stream).write_all(&self.output);
+        let output = std::mem::take(&mut self.output);
+        let result = self.send(&output);
+        self.output = output;
         self.output.clear();
         result
     }
@@ -214,7 +241,9 @@ impl Write for Wire {
             self.send_output()?;
         }
         if data.len() >= BUFFER {
-            return (&self.stream).write(data);
+            let n = (&self.stream).write(data)?;
+            self.sent += n as u64;
+            return Ok(n);
         }
         self.reserve_output();
         self.output.extend_from_slice(data);
@@ -227,7 +256,9 @@ impl Write for Wire {
             self.send_output()?;
         }
         if total >= BUFFER {
-            return (&self.stream).write_vectored(bufs);
+            let n = (&self.stream).write_vectored(bufs)?;
+            self.sent += n as u64;
+            return Ok(n);
         }
         self.reserve_output();
         for buf in bufs {
@@ -284,6 +315,23 @@ mod tests {
         let mut reply = [0u8; 5];
         peer.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"reply");
+    }
+
+    #[test]
+    fn counts_the_bytes_the_socket_took() {
+        let (mut wire, peer) = pair();
+        wire.write_all(b"small").unwrap();
+        assert_eq!(wire.sent(), 0, "buffered, not sent");
+        wire.flush().unwrap();
+        assert_eq!(wire.sent(), 5);
+        wire.write_all(&vec![1u8; BUFFER]).unwrap();
+        assert_eq!(wire.sent(), 5 + BUFFER as u64);
+        // A closed peer takes nothing more.
+        drop(peer);
+        wire.write_all(b"more").unwrap();
+        assert!(wire.flush().is_err());
+        assert!(wire.write_all(&vec![1u8; BUFFER]).is_err());
+        assert_eq!(wire.sent(), 5 + BUFFER as u64);
     }
 
     #[test]
