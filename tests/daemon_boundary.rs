@@ -165,9 +165,14 @@ fn graceful_and_full_restarts_keep_serving() {
     let s = origin_server("threads=2");
     assert_eq!(s.get("/app/").status, 200);
     for signal in ["USR1", "HUP"] {
+        let restarts = s.error_log().matches("resuming normal operations").count();
         s.signal_parent(signal);
         // Apache answers again once the new generation runs; from then on, every request.
         let deadline = Instant::now() + Duration::from_secs(15);
+        while s.error_log().matches("resuming normal operations").count() == restarts {
+            assert!(Instant::now() < deadline, "no restart after SIG{signal}:\n{}", s.error_log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
         while s.get("/app/").status != 200 {
             assert!(Instant::now() < deadline, "not serving after SIG{signal}:\n{}", s.error_log());
             std::thread::sleep(Duration::from_millis(100));

@@ -483,6 +483,28 @@ fn socket_names_carry_the_generation_unless_socket_rotation_is_off() {
 }
 
 #[test]
+fn a_killed_apache_parent_takes_the_daemons_with_it() {
+    let s = supervised("", "");
+    let daemon = daemon_pid(&s, "/d");
+    let below = descendants_of(s.parent_pid());
+    kill("KILL", s.parent_pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(daemon) {
+        assert!(Instant::now() < deadline, "daemon {daemon} outlived the Apache parent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !is_reference() {
+        // The supervisor too; only Apache's own children are left to Apache.
+        for pid in below.into_iter().filter(|&p| cmdline_of(p).starts_with("mod_wsgi supervisor")) {
+            while process_alive(pid) {
+                assert!(Instant::now() < deadline, "supervisor {pid} outlived the Apache parent");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
 fn stop_leaves_no_daemon_process() {
     let mut s = supervised("", "");
     let daemon = daemon_pid(&s, "/d");

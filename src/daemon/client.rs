@@ -55,17 +55,25 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
     let (stream, pooled) = checkout(group, target.timeout);
     head.queue_start = crate::daemon::monitor::now_micros();
     head.daemon_connects = 1;
-    match exchange(req, head, &body, &target, stream, pooled) {
-        // The request never ran and can go again on a new connection: the
-        // daemon handed it back (it is restarting for a changed script), or
-        // a kept connection turned out closed (its daemon had just ended).
-        Relayed::Again => match exchange(req, again(req, head), &body, &target, connect(group, target.timeout), false) {
-            Relayed::Done(status) => status,
-            Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
-        },
+    let mut relayed = exchange(req, head, &body, &target, stream, pooled);
+    // The request never ran and can go again on a new connection: the
+    // daemon handed it back (it is restarting for a changed script), or a
+    // kept connection turned out closed (its daemon had just ended). A
+    // script changed twice in quick succession hands it back twice.
+    for _ in 0..RETRIES {
+        match relayed {
+            Relayed::Done(status) => return status,
+            Relayed::Again => relayed = exchange(req, again(req, head), &body, &target, connect(group, target.timeout), false),
+        }
+    }
+    match relayed {
         Relayed::Done(status) => status,
+        Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
     }
 }
+
+/// How many times a request that never ran is sent again.
+const RETRIES: usize = 3;
 
 /// The head of a request about to be sent a second time.
 fn again<'h>(req: &Request, head: &'h mut RequestHead) -> &'h RequestHead {
@@ -300,22 +308,18 @@ fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &
     conn.heads = sequence;
     sent.bytes = body.bytes.len();
     protocol::write_body_chunk(&mut conn.wire, &body.bytes).map_err(SendError::Daemon)?;
-    let mut buf = Vec::new();
-    while !body.whole {
-        if buf.is_empty() {
-            // Allocated only for a body still coming.
-            if !req.has_body() {
+    // The rest of a body larger than what was read ahead, as it comes.
+    if !body.whole && req.has_body() {
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
+            if n == 0 {
                 break;
             }
-            buf = vec![0u8; PIECE];
+            sent.bytes += n;
+            sent.streamed += n;
+            protocol::write_body_chunk(&mut conn.wire, &buf[..n]).map_err(SendError::Daemon)?;
         }
-        let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
-        if n == 0 {
-            break;
-        }
-        sent.bytes += n;
-        sent.streamed += n;
-        protocol::write_body_chunk(&mut conn.wire, &buf[..n]).map_err(SendError::Daemon)?;
     }
     protocol::write_body_end(&mut conn.wire).map_err(SendError::Daemon)?;
     conn.wire.flush().map_err(|e| SendError::Daemon(e.into()))

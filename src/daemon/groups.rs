@@ -82,9 +82,12 @@ static CURRENT: Mutex<Vec<Supervisor>> = Mutex::new(Vec::new());
 /// Supervisors of earlier configurations, not yet exited.
 static RETIRING: Mutex<Vec<Supervisor>> = Mutex::new(Vec::new());
 
-/// A group's socket kept across a restart, with the paths it is reachable at.
+/// A group's socket across a restart, with the paths it is reachable at.
+/// After a full restart it is not kept (None): the old daemons finish what
+/// Apache children of the old configuration queued on it, and the new ones
+/// take a socket of their own.
 struct Kept {
-    listener: UnixListener,
+    listener: Option<UnixListener>,
     identity: Identity,
     /// Newest first: the last configuration's path, and the one before.
     paths: Vec<String>,
@@ -137,6 +140,8 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
     endpoints().lock().clear();
     retained::attach(main);
     let mut kept = take_handover();
+    // Who each group ran as, for keys; a socket not kept is forgotten.
+    let succeeded: HashMap<String, Identity> = kept.iter().map(|(name, k)| (name.clone(), k.identity.clone())).collect();
     let mut unique: Vec<&DaemonProcess> = Vec::new();
     for config in configs.iter().flat_map(|s| s.daemons.iter()) {
         // A virtual host's merged record repeats its parent's groups.
@@ -144,10 +149,16 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
             unique.push(config);
         }
     }
-    // A socket whose group changed identity is not handed to the new daemons.
-    kept.retain(|name, k| unique.iter().any(|c| &c.name == name && Identity::of(c) == k.identity) || forget(k));
+    // A socket whose group changed identity is not handed to the new
+    // daemons, nor one left by a full restart.
+    kept.retain(|name, k| (k.listener.is_some() && unique.iter().any(|c| &c.name == name && Identity::of(c) == k.identity)) || forget(k));
     let names: Vec<&str> = unique.iter().map(|c| c.name.as_str()).collect();
-    origin::renew(&names, &|name| kept.contains_key(name)).map_err(|e| format!("Unable to make keys for the daemon process groups: {e}"))?;
+    let carry = |name: &str| match (kept.get(name), succeeded.get(name)) {
+        (Some(_), _) => origin::Carry::Handover,
+        (None, Some(identity)) if unique.iter().any(|c| c.name == name && Identity::of(c) == *identity) => origin::Carry::Succeed,
+        _ => origin::Carry::Fresh,
+    };
+    origin::renew(&names, &carry).map_err(|e| format!("Unable to make keys for the daemon process groups: {e}"))?;
     watch_retiring(pconf);
     let mut next_kept = HashMap::new();
     for (index, config) in unique.into_iter().enumerate() {
@@ -159,14 +170,14 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
         let previous = kept.remove(&config.name);
         let mut paths = vec![socket.clone()];
         let made = match previous {
-            Some(k) => {
-                for old in k.paths.iter().skip(1).filter(|&p| *p != socket) {
-                    let _ = std::fs::remove_file(old);
+            Some(Kept { listener: Some(listener), paths: old, .. }) => {
+                for path in old.iter().skip(1).filter(|&p| *p != socket) {
+                    let _ = std::fs::remove_file(path);
                 }
-                paths.extend(k.paths.into_iter().take(1).filter(|p| *p != socket));
-                os::reuse_listener(k.listener, paths.get(1).map(String::as_str), &socket, config.listen_backlog, owner, buffer_sizes(config))
+                paths.extend(old.into_iter().take(1).filter(|p| *p != socket));
+                os::reuse_listener(listener, paths.get(1).map(String::as_str), &socket, config.listen_backlog, owner, buffer_sizes(config))
             }
-            None => os::listen_unix(&socket, config.listen_backlog, owner, buffer_sizes(config)),
+            _ => os::listen_unix(&socket, config.listen_backlog, owner, buffer_sizes(config)),
         };
         // A group whose socket cannot be made is logged and left out, as
         // mod_wsgi does: the server runs, and the group's requests get 503.
@@ -187,7 +198,7 @@ pub fn start_all(pconf: *mut ffi::apr_pool_t, main: *mut ffi::server_rec, main_c
         endpoints().lock().insert(config.name.clone(), group.clone());
         if let Some(listener) = &group.listener {
             if let Ok(copy) = listener.try_clone() {
-                next_kept.insert(config.name.clone(), Kept { listener: copy, identity: Identity::of(config), paths });
+                next_kept.insert(config.name.clone(), Kept { listener: Some(copy), identity: Identity::of(config), paths });
             }
             spawn(pconf, group.clone())?;
         }
@@ -336,10 +347,16 @@ fn stop_all() {
 /// descriptors stay open, owned by the hand-over.
 fn leave_handover() {
     let mut handover = Handover { keys: origin::export(), ..Default::default() };
+    let retiring = RETIRING.lock();
     for (group, k) in KEPT.lock().take().unwrap_or_default() {
         let Identity { uid, gid, groups } = k.identity;
-        handover.sockets.push(SocketRecord { group, fd: k.listener.into_raw_fd(), uid, gid, groups, paths: k.paths });
+        // A full restart stopped the group's supervisor: the socket stays
+        // with the old daemons only.
+        let stopped = retiring.iter().any(|s| s.group == group && s.stopped);
+        let fd = k.listener.filter(|_| !stopped).map_or(-1, IntoRawFd::into_raw_fd);
+        handover.sockets.push(SocketRecord { group, fd, uid, gid, groups, paths: k.paths });
     }
+    drop(retiring);
     for s in RETIRING.lock().drain(..) {
         let (reader, writer) = s.release.map_or((-1, -1), |(r, w)| (r.into_raw_fd(), w.into_raw_fd()));
         handover.supervisors.push(SupervisorRecord { group: s.group, pid: s.pid, reader, writer, stopped: s.stopped });
@@ -365,10 +382,9 @@ fn take_handover() -> HashMap<String, Kept> {
     }
     let mut kept = HashMap::new();
     for s in handover.sockets {
-        if let Some(fd) = retained::adopt(s.fd) {
-            let identity = Identity { uid: s.uid, gid: s.gid, groups: s.groups };
-            kept.insert(s.group, Kept { listener: UnixListener::from(fd), identity, paths: s.paths });
-        }
+        let listener = retained::adopt(s.fd).map(UnixListener::from);
+        let identity = Identity { uid: s.uid, gid: s.gid, groups: s.groups };
+        kept.insert(s.group, Kept { listener, identity, paths: s.paths });
     }
     kept
 }
@@ -390,8 +406,8 @@ pub fn close_listeners_in_child() {
         }
     }
     if let Some(kept) = KEPT.lock().as_ref() {
-        for k in kept.values() {
-            process::hide_descriptor(k.listener.as_raw_fd());
+        for listener in kept.values().filter_map(|k| k.listener.as_ref()) {
+            process::hide_descriptor(listener.as_raw_fd());
         }
     }
 }

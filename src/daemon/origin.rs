@@ -60,17 +60,31 @@ fn fresh() -> std::io::Result<Secret> {
     Ok(key)
 }
 
-/// Keys for the groups of a new configuration (in the Apache parent). A
-/// group in `carried` signs with the key its previous generation already
-/// believed, and still believes that generation's; any other group starts
-/// afresh. Groups that are gone are forgotten.
-pub fn renew(groups: &[&str], carried: &dyn Fn(&str) -> bool) -> std::io::Result<()> {
+/// How a group's keys pass from one configuration to the next.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Carry {
+    /// A graceful restart, same identity: the old daemons serve on for a
+    /// while on the same socket, so each side believes the other's key: the
+    /// new configuration signs with the key the old one made ahead.
+    Handover,
+    /// A full restart, same identity: the old daemons only finish what
+    /// Apache children of the old configuration sent; the new ones still
+    /// believe the old key, for those children's last requests.
+    Succeed,
+    /// New, or now run as someone else: nothing of before is believed.
+    Fresh,
+}
+
+/// Keys for the groups of a new configuration (in the Apache parent).
+/// Groups that are gone are forgotten.
+pub fn renew(groups: &[&str], carry: &dyn Fn(&str) -> Carry) -> std::io::Result<()> {
     let mut ring = KEYRING.lock();
     let mut old = ring.take().unwrap_or_default();
     let mut new = HashMap::with_capacity(groups.len());
     for &name in groups {
-        let keys = match old.remove(name) {
-            Some(keys) if carried(name) => GroupKeys { current: keys.next, next: fresh()?, previous: Some(keys.current) },
+        let keys = match (old.remove(name), carry(name)) {
+            (Some(keys), Carry::Handover) => GroupKeys { current: keys.next, next: fresh()?, previous: Some(keys.current) },
+            (Some(keys), Carry::Succeed) => GroupKeys { current: fresh()?, next: fresh()?, previous: Some(keys.current) },
             _ => GroupKeys { current: fresh()?, next: fresh()?, previous: None },
         };
         new.insert(name.to_owned(), keys);
@@ -164,8 +178,9 @@ mod tests {
     // One test, as the keyring is one per process.
     #[test]
     fn keyring() {
-        let carried = |_: &str| true;
-        let not_carried = |_: &str| false;
+        let carried = |_: &str| Carry::Handover;
+        let succeeded = |_: &str| Carry::Succeed;
+        let not_carried = |_: &str| Carry::Fresh;
         renew(&["a", "b"], &carried).unwrap();
         let head = b"script=/srv/app.wsgi".to_vec();
         let tag = sign("a", &CHALLENGE, 1, &head);
@@ -190,10 +205,15 @@ mod tests {
         renew(&["a", "b"], &carried).unwrap();
         assert!(!verify("a", &CHALLENGE, 1, &head, &tag));
         let third = sign("a", &CHALLENGE, 1, &head);
+        // Succeeded (a full restart): the old key still, not a key the old
+        // configuration made ahead.
+        renew(&["a", "b"], &succeeded).unwrap();
+        assert!(verify("a", &CHALLENGE, 1, &head, &third));
+        let fourth = sign("a", &CHALLENGE, 1, &head);
+        assert_ne!(fourth, third);
         // Not carried (a changed identity): nothing of before is believed.
         renew(&["a", "b"], &not_carried).unwrap();
-        assert!(!verify("a", &CHALLENGE, 1, &head, &second));
-        assert!(!verify("a", &CHALLENGE, 1, &head, &third));
+        assert!(!verify("a", &CHALLENGE, 1, &head, &fourth));
 
         // A daemon keeps its own group's keys only.
         let b = sign("b", &CHALLENGE, 1, &head);

@@ -66,6 +66,11 @@ const FRESH: Duration = Duration::from_millis(100);
 /// it accepted before the stop.
 const WIND_DOWN: Duration = Duration::from_secs(1);
 
+/// A process stopped with no successor (Apache is stopping or restarting
+/// fully) serves what is queued on the group socket, the requests of
+/// Apache children about to exit, until nothing has come for this long.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+
 /// A connection between requests, or with a head under way.
 struct Parked {
     conn: Conn,
@@ -112,6 +117,10 @@ pub struct Reactor<'g> {
     listening: Mutex<Listening>,
     next_token: AtomicU64,
     stopping: Arc<AtomicBool>,
+    /// Stopping with no successor: what is queued is served first.
+    draining: Arc<AtomicBool>,
+    /// When a connection was last accepted or a head last arrived.
+    last_arrival: Mutex<Instant>,
     /// Set once the first worker saw the stop: until when heads under way
     /// are still taken.
     winding_down: Mutex<Option<Instant>>,
@@ -140,7 +149,7 @@ enum Head {
 }
 
 impl<'g> Reactor<'g> {
-    pub fn new(group: &'g Group, stopping: Arc<AtomicBool>, descriptors: u64, stop: std::io::PipeReader) -> io::Result<Reactor<'g>> {
+    pub fn new(group: &'g Group, stopping: Arc<AtomicBool>, draining: Arc<AtomicBool>, descriptors: u64, stop: std::io::PipeReader) -> io::Result<Reactor<'g>> {
         let listener = group.listener.as_ref().ok_or_else(|| io::Error::other("no group socket"))?;
         // Room is left for what the application opens itself.
         let max_connections = (descriptors.saturating_sub(descriptors / 4).saturating_sub(16) as usize).clamp(8, 16_384);
@@ -157,6 +166,8 @@ impl<'g> Reactor<'g> {
             listening: Mutex::new(Listening::Armed),
             next_token: AtomicU64::new(FIRST),
             stopping,
+            draining,
+            last_arrival: Mutex::new(Instant::now()),
             winding_down: Mutex::new(None),
             max_connections,
             pending: Mutex::new(0),
@@ -203,17 +214,39 @@ impl<'g> Reactor<'g> {
     /// (their Apache children send what comes next elsewhere). True once
     /// the heads under way have come, or the wind-down is over.
     fn wound_down(&self) -> bool {
+        let draining = self.draining.load(Ordering::Acquire);
         let until = *self.winding_down.lock().get_or_insert_with(|| {
-            *self.listening.lock() = Listening::Stopped;
-            if let Some(listener) = self.group.listener.as_ref() {
-                let _ = self.epoll.remove(listener);
+            if !draining {
+                self.stop_listening();
             }
             // Seen: it would only wake the workers again and again.
             let _ = self.epoll.remove(&self.stop);
             self.parked.lock().retain(|_, p| p.deadline.is_some());
-            Instant::now() + WIND_DOWN
+            Instant::now() + if draining { self.group.config.shutdown_timeout.max(WIND_DOWN) } else { WIND_DOWN }
         });
-        Instant::now() >= until || self.parked.lock().is_empty()
+        let now = Instant::now();
+        if draining && now < until {
+            if self.last_arrival.lock().elapsed() < DRAIN_QUIET || self.parked.lock().values().any(|p| p.deadline.is_some()) {
+                return false;
+            }
+            self.stop_listening();
+        }
+        now >= until || self.parked.lock().is_empty()
+    }
+
+    fn stop_listening(&self) {
+        let mut listening = self.listening.lock();
+        if *listening != Listening::Stopped {
+            *listening = Listening::Stopped;
+            if let Some(listener) = self.group.listener.as_ref() {
+                let _ = self.epoll.remove(listener);
+            }
+        }
+    }
+
+    /// Whether connections are no longer taken.
+    fn not_accepting(&self) -> bool {
+        self.stopping.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
     }
 
     /// A request has been served (or dropped).
@@ -245,7 +278,7 @@ impl<'g> Reactor<'g> {
             Listening::NoRoom => self.has_spare_worker() && self.make_room(),
             _ => false,
         };
-        if retry && !self.stopping.load(Ordering::Acquire) {
+        if retry && !self.not_accepting() {
             self.arm(&mut listening);
         }
     }
@@ -284,7 +317,13 @@ impl<'g> Reactor<'g> {
     /// The group socket was reported readable: accepts what waits, then
     /// watches it again, unless accepting must pause.
     fn accept(&self) {
-        *self.listening.lock() = Listening::Accepting;
+        {
+            let mut listening = self.listening.lock();
+            if *listening == Listening::Stopped {
+                return;
+            }
+            *listening = Listening::Accepting;
+        }
         let accepted = self.accept_some();
         let mut listening = self.listening.lock();
         if *listening != Listening::Accepting {
@@ -306,7 +345,7 @@ impl<'g> Reactor<'g> {
     /// time, so that this worker soon serves again).
     fn accept_some(&self) -> Accepted {
         for _ in 0..64 {
-            if self.stopping.load(Ordering::Acquire) {
+            if self.not_accepting() {
                 return Accepted::All;
             }
             if !self.has_spare_worker() {
@@ -317,7 +356,10 @@ impl<'g> Reactor<'g> {
             }
             let listener = self.group.listener.as_ref().expect("checked in new");
             match listener.accept() {
-                Ok((stream, _)) => self.admit(stream),
+                Ok((stream, _)) => {
+                    *self.last_arrival.lock() = Instant::now();
+                    self.admit(stream)
+                }
                 // Taken by another process of the group, or none left.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::All,
                 Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
@@ -418,6 +460,7 @@ impl<'g> Reactor<'g> {
             Head::Ready(head) => {
                 drop(c);
                 self.release(&mut parked);
+                *self.last_arrival.lock() = Instant::now();
                 self.load.fetch_add(1, Ordering::AcqRel);
                 Some(Ready { conn, token, head })
             }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::connection::DaemonIo;
@@ -22,10 +22,14 @@ use crate::python::{self, DaemonArrival, Level, Outcome, RequestInfo};
 /// read; then `serve` returns.
 struct StopSwitch {
     stopping: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
     pipe: Mutex<std::io::PipeWriter>,
 }
 
 static SWITCH: OnceLock<StopSwitch> = OnceLock::new();
+
+/// When this process started serving (µs).
+static STARTED: AtomicI64 = AtomicI64::new(0);
 
 /// Stops taking connections (what is queued on the group socket waits for
 /// the successor); the running requests finish.
@@ -36,18 +40,49 @@ pub fn stop_accepting() {
     }
 }
 
+/// Stops the process: with `drain` (the supervisor stopping the group,
+/// no successor to come) it first answers what is queued; otherwise it
+/// leaves that to the successor, asked for now. Requests still running
+/// after shutdown-timeout are cut off.
+fn shut_down(name: &str, grace: Duration, drain: bool) -> ! {
+    log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
+    if drain {
+        drain_and_stop();
+    } else {
+        succession::give_way();
+        stop_accepting();
+    }
+    std::thread::sleep(grace);
+    process::exit_now(0)
+}
+
+/// Stops with no successor to come (Apache is stopping, or restarting
+/// fully): what is queued on the group socket, requests of Apache children
+/// that are about to exit, is served first, then the process stops.
+fn drain_and_stop() {
+    if let Some(switch) = SWITCH.get() {
+        if !switch.stopping.load(Ordering::Acquire) {
+            switch.draining.store(true, Ordering::Release);
+        }
+        switch.stopping.store(true, Ordering::Release);
+        let _ = switch.pipe.lock().write_all(&[1]);
+    }
+}
+
 /// Serves until stopped; returns the exit code.
 pub fn serve(group: &Arc<Group>) -> i32 {
     if group.listener.is_none() {
         return 1;
     }
+    STARTED.store(now_micros(), Ordering::Relaxed);
     let descriptors = os::raise_descriptor_limit();
     let stopping = Arc::new(AtomicBool::new(false));
     let heartbeat = (!group.config.deadlock_timeout.is_zero()).then(monitor::Heartbeat::start);
     monitor::watch(group, stopping.clone());
     let Ok((stop_rx, stop_tx)) = std::io::pipe() else { return 1 };
-    let _ = SWITCH.set(StopSwitch { stopping: stopping.clone(), pipe: Mutex::new(stop_tx) });
-    let reactor = match Reactor::new(group, stopping.clone(), descriptors, stop_rx) {
+    let draining = Arc::new(AtomicBool::new(false));
+    let _ = SWITCH.set(StopSwitch { stopping: stopping.clone(), draining: draining.clone(), pipe: Mutex::new(stop_tx) });
+    let reactor = match Reactor::new(group, stopping.clone(), draining, descriptors, stop_rx) {
         Ok(reactor) => reactor,
         Err(e) => {
             log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't start daemon process '{}': {e}", std::process::id(), group.config.name));
@@ -85,19 +120,22 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                     }
                 }
             }
-            log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
-            stop_accepting();
-            // Requests still running after shutdown-timeout are cut off.
-            std::thread::sleep(grace);
-            process::exit_now(0);
+            // A stop signal from outside (an admin, or the supervisor gone):
+            // the successor serves what is queued.
+            shut_down(&name, grace, false);
         });
     }
     {
         let name = group.config.name.clone();
-        succession::take_release(move || {
-            log::server(Level::Info, &format!("mod_wsgi (pid={}): Successor of process '{name}' is ready, waiting for requests to complete.", std::process::id()));
-            stop_accepting();
-        });
+        let grace = group.config.shutdown_timeout;
+        succession::take_release(
+            move || {
+                log::server(Level::Info, &format!("mod_wsgi (pid={}): Successor of process '{name}' is ready, waiting for requests to complete.", std::process::id()));
+                stop_accepting();
+            },
+            move |name: &str| shut_down(name, grace, true),
+            group.config.name.clone(),
+        );
     }
     let served = AtomicU32::new(0);
     // stack-size=, else what threads get by default (the stack rlimit, as for
@@ -157,7 +195,11 @@ fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &
 fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> bool {
     let daemon_start = now_micros();
     conn.lock().reset();
-    if head.script_reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
+    // A request read before this process started carries what the script
+    // file was then; it cannot show that the script this process loaded is
+    // out of date (the script may have changed again since).
+    let reloading = head.script_reloading && head.request_start >= STARTED.load(Ordering::Relaxed);
+    if reloading && python::script_is_stale(&head.script_filename, head.script_mtime) {
         // The script changed: a fresh process serves it, as mod_wsgi restarts
         // the daemon. A request without a body is handed back to be sent
         // again; one with a body (already on its way) is run here, on the new
@@ -201,7 +243,9 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
             header_limit: group.config.header_buffer_size as usize,
             describe: format!("'{}': {}", group.config.name, head.script_filename),
         };
-        python::run(&request_info(group, &head, daemon_start), Box::new(io))
+        let mut info = request_info(group, &head, daemon_start);
+        info.script_reloading = reloading;
+        python::run(&info, Box::new(io))
     };
     let mut c = conn.lock();
     let ended = match outcome {

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::supervisor::{GIVING_WAY, READY, RELEASE, SUCCESSOR_WANTED};
+use super::supervisor::{GIVING_WAY, READY, RELEASE, STOP, SUCCESSOR_WANTED};
 
 struct Line {
     stream: UnixStream,
@@ -22,14 +22,16 @@ pub fn install(stream: UnixStream) {
     let _ = LINE.set(Line { stream, asked: AtomicBool::new(false) });
 }
 
-/// Runs `release` (once, on a thread of its own) when the supervisor lets
-/// this process go, or the line breaks (the supervisor is gone).
-pub fn take_release(release: impl FnOnce() + Send + 'static) {
+/// Watches the line, on a thread of its own: `release` runs when the
+/// supervisor lets this process go for its successor, or the line breaks
+/// (the supervisor is gone); `stop` when the supervisor stops the group.
+pub fn take_release(release: impl FnOnce() + Send + 'static, stop: impl FnOnce(&str) + Send + 'static, group: String) {
     let Some(Ok(mut reader)) = LINE.get().map(|line| line.stream.try_clone()) else { return };
     std::thread::spawn(move || {
         let mut byte = [0u8; 1];
         loop {
             match reader.read(&mut byte) {
+                Ok(1) if byte[0] == STOP => return stop(&group),
                 Ok(1) if byte[0] != RELEASE => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 _ => break,

@@ -11,7 +11,9 @@
 //! stopped accepting; the supervisor forks the successor at once and, when
 //! the successor is ready, sends the old daemon `RELEASE`: it stops
 //! accepting and finishes what it has. What is queued on the group socket
-//! meanwhile waits there for whichever process accepts next.
+//! meanwhile waits there for whichever process accepts next. When the group
+//! stops (Apache stops, or restarts fully) the supervisor sends `STOP`: with
+//! no successor to come, a daemon first answers what is queued.
 //!
 //! Across a graceful restart of Apache, the old configuration's supervisor
 //! keeps serving until the new one's daemons are all ready, which then say
@@ -38,6 +40,9 @@ pub const SUCCESSOR_WANTED: u8 = b'G';
 pub const GIVING_WAY: u8 = b'N';
 /// Supervisor to daemon: stop accepting, finish what is running, exit.
 pub const RELEASE: u8 = b'S';
+/// Supervisor to daemon: the group stops (Apache stops or restarts fully);
+/// answer what is queued on the socket, finish, exit.
+pub const STOP: u8 = b'T';
 
 /// How long a new configuration's daemons may take to become ready before
 /// the old configuration's are released anyway.
@@ -314,7 +319,10 @@ impl Supervisor<'_> {
         self.predecessor = None;
         for daemon in &self.daemons {
             log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{name}' to be deregistered, as server is restarting or being shutdown.", daemon.pid));
-            os::kill(daemon.pid, Signal::SIGTERM);
+            // A daemon that cannot be told (its line is full or gone) is signalled.
+            if !matches!((&daemon.line).write(&[STOP]), Ok(1)) {
+                os::kill(daemon.pid, Signal::SIGTERM);
+            }
         }
         let deadline = Instant::now() + self.group.config.shutdown_timeout + Duration::from_secs(1);
         while !self.daemons.is_empty() {
