@@ -229,7 +229,8 @@ fn spawn(pconf: *mut ffi::apr_pool_t, group: Arc<Group>) -> Result<(), String> {
     let name = group.config.name.clone();
     let predecessor = {
         let mut retiring = RETIRING.lock();
-        retiring.iter_mut().find(|s| s.group == name && !s.stopped && s.release.is_some()).and_then(|s| s.release.take()).map(|(_, writer)| writer)
+        // The newest: any older one is released now (`release_unclaimed`).
+        retiring.iter_mut().rev().find(|s| s.group == name && !s.stopped && s.release.is_some()).and_then(|s| s.release.take()).map(|(_, writer)| writer)
     };
     let (reader, writer) = std::io::pipe().map_err(|e| format!("Unable to create a pipe for daemon process group '{name}': {e}"))?;
     let release = reader.try_clone().map_err(|e| e.to_string())?;
