@@ -425,6 +425,12 @@ impl<'g> Reactor<'g> {
     /// whole head is there.
     fn readable(&self, token: u64) -> Option<Ready> {
         let mut parked = self.parked.lock().remove(&token)?;
+        if parked.deadline.is_none() && self.not_accepting() {
+            // A kept connection's next request after the stop: closed
+            // unread, so its Apache child sends it to the successor.
+            self.release(&mut parked);
+            return None;
+        }
         let conn = parked.conn.clone();
         let mut c = conn.lock();
         loop {

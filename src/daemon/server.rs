@@ -45,13 +45,13 @@ pub fn stop_accepting() {
 /// leaves that to the successor, asked for now. Requests still running
 /// after shutdown-timeout are cut off.
 fn shut_down(name: &str, grace: Duration, drain: bool) -> ! {
-    log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
     if drain {
         drain_and_stop();
     } else {
         succession::give_way();
         stop_accepting();
     }
+    log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
     std::thread::sleep(grace);
     process::exit_now(0)
 }
