@@ -4,6 +4,7 @@ pub mod auth;
 pub mod brigade;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod ffi;
 pub mod guard;
 pub mod hooks;

@@ -173,23 +173,6 @@ impl Request {
         r.remaining > 0 || (r.read_chunked != 0 && r.remaining == 0)
     }
 
-    /// The body's Content-Length, while none of it has been read.
-    pub fn declared_body_length(&self) -> Option<u64> {
-        let r = self.rec();
-        (r.read_chunked == 0 && r.remaining > 0 && r.read_length == 0).then_some(r.remaining as u64)
-    }
-
-    /// Appends at most `max` request-body bytes to `buf`, growing it only if
-    /// it has less room; Ok(0) at the end.
-    pub fn read_body_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-        buf.reserve(max);
-        let n = self.read_body(&mut buf.spare_capacity_mut()[..max])?.min(max);
-        // SAFETY: ap_get_client_block wrote the first n of the spare bytes
-        // (it returns how many it wrote, never more than it was given).
-        unsafe { buf.set_len(buf.len() + n) };
-        Ok(n)
-    }
-
     /// Reads request-body bytes into an initialised buffer; Ok(0) at the end.
     pub fn read_body_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: read_body only writes bytes into the buffer, so viewing

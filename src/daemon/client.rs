@@ -16,7 +16,8 @@ use parking_lot::Mutex;
 
 use super::cgi_response;
 use super::origin::Challenge;
-use super::protocol::{self, RequestHead, ResponseFrame};
+use super::pieces::Piece;
+use super::protocol::{self, Incoming, RequestHead, ResponseFrame};
 use super::groups::Group;
 use super::wire::{PIECE, Wire};
 use crate::apache::ffi;
@@ -97,35 +98,45 @@ struct Target<'a> {
     timeout: Duration,
 }
 
-/// The part of a request body read before a daemon was involved.
+/// The part of a request body read before a daemon was involved, in pieces
+/// (memory follows the bytes that came, and goes back with the request).
 struct ReadAhead {
-    bytes: Vec<u8>,
+    pieces: Vec<Piece>,
+    len: usize,
     /// Whether that is the whole body; else the rest is still to be read.
     whole: bool,
+}
+
+impl ReadAhead {
+    /// The bytes read, a piece at a time.
+    fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().enumerate().map(|(i, piece)| &piece[..(self.len - i * PIECE).min(PIECE)])
+    }
 }
 
 /// Reads the request body into memory, up to `limit` bytes, so that a
 /// daemon thread is taken only once the body (or that much of it) is here.
 /// A request without a body allocates nothing.
 fn read_ahead(req: &mut Request, limit: usize) -> std::io::Result<ReadAhead> {
-    let mut bytes = Vec::new();
+    let mut body = ReadAhead { pieces: Vec::new(), len: 0, whole: !req.has_body() };
     if limit == 0 || !req.has_body() {
-        return Ok(ReadAhead { bytes, whole: !req.has_body() });
+        return Ok(body);
     }
-    // A declared length sizes the buffer once; else it grows as bytes come.
-    let declared = req.declared_body_length().map_or(PIECE, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    bytes.reserve_exact(declared.min(limit));
-    while bytes.len() < limit {
-        if bytes.len() == bytes.capacity() {
-            let grown = (bytes.capacity() * 2).max(PIECE).min(limit);
-            bytes.reserve_exact(grown - bytes.len());
+    while body.len < limit {
+        let at = body.len % PIECE;
+        if at == 0 {
+            body.pieces.push(Piece::take()?);
         }
-        let room = (bytes.capacity() - bytes.len()).min(limit - bytes.len()).min(PIECE);
-        if req.read_body_into(&mut bytes, room)? == 0 || !req.has_body() {
-            return Ok(ReadAhead { bytes, whole: true });
+        let Some(piece) = body.pieces.last_mut() else { break };
+        let room = (PIECE - at).min(limit - body.len);
+        let n = req.read_body_bytes(&mut piece[at..at + room])?;
+        body.len += n;
+        if n == 0 || !req.has_body() {
+            body.whole = true;
+            break;
         }
     }
-    Ok(ReadAhead { bytes, whole: false })
+    Ok(body)
 }
 
 fn log_read_error(req: &Request, e: &std::io::Error) {
@@ -306,11 +317,13 @@ fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &
     let challenge = conn.challenge;
     protocol::write_request_head(&mut conn.wire, head, |fields| super::origin::sign(&group.config.name, &challenge, sequence, fields)).map_err(SendError::Daemon)?;
     conn.heads = sequence;
-    sent.bytes = body.bytes.len();
-    protocol::write_body_chunk(&mut conn.wire, &body.bytes).map_err(SendError::Daemon)?;
+    sent.bytes = body.len;
+    for slice in body.slices() {
+        protocol::write_body_chunk(&mut conn.wire, slice).map_err(SendError::Daemon)?;
+    }
     // The rest of a body larger than what was read ahead, as it comes.
     if !body.whole && req.has_body() {
-        let mut buf = vec![0u8; PIECE];
+        let mut buf = Piece::take().map_err(SendError::Client)?;
         loop {
             let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
             if n == 0 {
@@ -327,12 +340,29 @@ fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &
 
 /// Reads the rest of a response without sending it; Err leaves the connection unusable.
 fn skip_response(input: &mut Wire) -> Result<(), protocol::ProtocolError> {
+    let mut piece = None;
     loop {
-        match protocol::read_response_frame(input)? {
-            ResponseFrame::End => return Ok(()),
-            ResponseFrame::Data(_) | ResponseFrame::File { .. } => {}
-            _ => return Err(protocol::ProtocolError::Malformed("response ended without End".into())),
+        match protocol::read_response_incoming(input)? {
+            Incoming::Frame(ResponseFrame::End) => return Ok(()),
+            Incoming::Data { len } => {
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(PIECE);
+                    protocol::read_data(input, &mut piece_of(&mut piece)?[..n])?;
+                    left -= n;
+                }
+            }
+            Incoming::Frame(ResponseFrame::File { .. }) => {}
+            Incoming::Frame(_) => return Err(protocol::ProtocolError::Malformed("response ended without End".into())),
         }
+    }
+}
+
+/// The exchange's piece, taken on first use.
+fn piece_of(piece: &mut Option<Piece>) -> std::io::Result<&mut Piece> {
+    match piece {
+        Some(piece) => Ok(piece),
+        None => Ok(piece.insert(Piece::take()?)),
     }
 }
 
@@ -348,9 +378,16 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
+    // Data larger than what is buffered crosses through this, a piece at a time.
+    let mut piece = None;
     loop {
-        let mut frame = match protocol::read_response_frame(input) {
-            Ok(frame) => frame,
+        let mut frame = match protocol::read_response_incoming(input) {
+            Ok(Incoming::Frame(frame)) => frame,
+            Ok(Incoming::Data { len }) => match relay_data(req, input, len, &mut piece) {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => return Some(client_write_failed(req, &e)),
+                Err(e) => return Some(truncated(req, group, started, &e)),
+            },
             Err(protocol::ProtocolError::Io(e)) if !started && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 req.log_error(&format!(
                     "mod_wsgi (pid={}): Timeout when reading response headers from daemon process '{}': {}",
@@ -365,20 +402,7 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             // it may go again. A plain end of file means the daemon read it
             // and then died: running it a second time could repeat what it did.
             Err(protocol::ProtocolError::Io(ref e)) if retryable && !started && e.kind() == ErrorKind::ConnectionReset => return None,
-            Err(e) => {
-                req.log_error(&format!(
-                    "mod_wsgi (pid={}): {} from daemon process '{}': {} ({e})",
-                    std::process::id(),
-                    if started { "Truncated response received" } else { "Truncated or oversized response headers received" },
-                    group.config.name,
-                    String::from_utf8_lossy(req.filename())
-                ));
-                if started {
-                    req.abort_connection();
-                    return Some((ffi::OK as c_int, false));
-                }
-                return Some((ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false));
-            }
+            Err(e) => return Some(truncated(req, group, started, &e)),
         };
         if let ResponseFrame::Start { status, status_line, headers } = &mut frame {
             cgi_response::apply_status_header(status, status_line, headers);
@@ -422,8 +446,7 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
                 started = true;
                 Ok(())
             }
-            // Flush unless more of the response is already waiting: each
-            // chunk the application yields reaches the client promptly.
+            // Not produced by read_response_incoming: Data goes through `relay_data`.
             ResponseFrame::Data(data) => req.write_body(&data, input.buffered().is_empty()),
             ResponseFrame::File { offset, len } => match input.take_file() {
                 // Added to the response, which Apache sends with its end.
@@ -456,23 +479,74 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
             }
         };
         if let Err(e) = sent {
-            if req.response_ended() {
-                // httpd refused the head (a header name that is not a token,
-                // a control character in a value), logged why and answered
-                // 500 in its place, as it does in embedded mode. The rest of
-                // the application's response is not read: the connection
-                // goes, and the daemon stops writing.
-                return Some((ffi::OK as c_int, false));
-            }
-            // A timed-out write is worth an error line; a client that hung
-            // up is routine (mod_wsgi logs neither reset nor broken pipe).
-            let status = ClientWriteError::status_of(&e);
-            if status != 0 && ![libc::EPIPE, libc::ECONNRESET, libc::ECONNABORTED].contains(&status) {
-                req.log_os_error(status, &format!("mod_wsgi (pid={}): Failed to proxy response to client.", std::process::id()));
-            }
-            // The client went away; closing our end tells the daemon.
-            req.abort_connection();
-            return Some((ffi::OK as c_int, false));
+            return Some(client_write_failed(req, &e));
         }
     }
+}
+
+/// Relays a Data payload of `len` bytes: straight from the wire's buffer
+/// when it is all there (a small one), else in pieces of at most PIECE
+/// through `piece`. Err: the daemon's side failed; Ok(Err): the client's.
+fn relay_data(req: &mut Request, input: &mut Wire, len: usize, piece: &mut Option<Piece>) -> Result<std::io::Result<()>, protocol::ProtocolError> {
+    // Flushed unless more of the response is already waiting: each chunk the
+    // application yields reaches the client promptly, and small ones go out
+    // together.
+    if input.buffered().len() >= len {
+        let flush = input.buffered().len() == len;
+        let sent = req.write_body(&input.buffered()[..len], flush);
+        input.consume(len);
+        return Ok(sent);
+    }
+    let piece = piece_of(piece)?;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(PIECE);
+        let buf = &mut piece[..n];
+        protocol::read_data(input, buf)?;
+        left -= n;
+        // Each piece is written out before the next one is read into the
+        // buffer, so httpd never has to copy it.
+        let flush = left > 0 || input.buffered().is_empty();
+        if let Err(e) = req.write_body(buf, flush) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The daemon's response broke off or could not be read.
+fn truncated(req: &mut Request, group: &Group, started: bool, e: &protocol::ProtocolError) -> (c_int, bool) {
+    req.log_error(&format!(
+        "mod_wsgi (pid={}): {} from daemon process '{}': {} ({e})",
+        std::process::id(),
+        if started { "Truncated response received" } else { "Truncated or oversized response headers received" },
+        group.config.name,
+        String::from_utf8_lossy(req.filename())
+    ));
+    if started {
+        req.abort_connection();
+        return (ffi::OK as c_int, false);
+    }
+    (ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, false)
+}
+
+/// A write to the client failed; the connection to the daemon goes.
+fn client_write_failed(req: &mut Request, e: &std::io::Error) -> (c_int, bool) {
+    if req.response_ended() {
+        // httpd refused the head (a header name that is not a token,
+        // a control character in a value), logged why and answered
+        // 500 in its place, as it does in embedded mode. The rest of
+        // the application's response is not read: the connection
+        // goes, and the daemon stops writing.
+        return (ffi::OK as c_int, false);
+    }
+    // A timed-out write is worth an error line; a client that hung
+    // up is routine (mod_wsgi logs neither reset nor broken pipe).
+    let status = ClientWriteError::status_of(e);
+    if status != 0 && ![libc::EPIPE, libc::ECONNRESET, libc::ECONNABORTED].contains(&status) {
+        req.log_os_error(status, &format!("mod_wsgi (pid={}): Failed to proxy response to client.", std::process::id()));
+    }
+    // The client went away; closing our end tells the daemon.
+    req.abort_connection();
+    (ffi::OK as c_int, false)
 }

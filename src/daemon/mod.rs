@@ -8,6 +8,7 @@ mod handover;
 pub(crate) mod groups;
 mod monitor;
 mod origin;
+mod pieces;
 pub(crate) mod os;
 mod process;
 pub mod protocol;

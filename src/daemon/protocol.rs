@@ -680,6 +680,30 @@ pub fn read_response_frame(r: &mut impl Read) -> Result<ResponseFrame> {
     read_response_payload(r, h)
 }
 
+/// A response frame as a relay reads it: a `Data` payload is left unread,
+/// to be read in pieces with `read_data`, so that no buffer grows with the
+/// size of what the application returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Data { len: usize },
+    Frame(ResponseFrame),
+}
+
+/// Reads the next response frame, all of it but a `Data` payload.
+pub fn read_response_incoming(r: &mut impl Read) -> Result<Incoming> {
+    let h = read_frame_header(r)?;
+    if h.kind == FrameKind::Data {
+        return Ok(Incoming::Data { len: h.len });
+    }
+    read_response_payload(r, h).map(Incoming::Frame)
+}
+
+/// Reads the next `buf.len()` bytes of a `Data` payload announced by
+/// `read_response_incoming`.
+pub fn read_data(r: &mut impl Read, buf: &mut [u8]) -> Result<()> {
+    read_exact(r, buf)
+}
+
 /// Finishes reading a response frame whose header `h` was read with
 /// `read_frame_header`. Rejects request-direction kinds.
 pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<ResponseFrame> {

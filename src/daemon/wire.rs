@@ -2,15 +2,16 @@
 //! and the buffering both ends need, held only while an exchange is under
 //! way. Hundreds of connections may sit idle in pools at both ends, so an
 //! idle one keeps its descriptor and any unread bytes, nothing more; the
-//! buffers go back to the thread that used them, for its next exchange.
+//! buffers go back to a small process-wide stock, for the next exchange.
 //!
 //! The buffers are small: they batch frame headers, heads and small frames;
 //! reads and writes of a buffer's size or more go straight to the socket.
 
-use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+
+use parking_lot::Mutex;
 
 use super::os;
 
@@ -20,11 +21,14 @@ pub const PIECE: usize = 64 * 1024;
 /// The size of each buffer while an exchange runs.
 const BUFFER: usize = 8 * 1024;
 
-thread_local! {
-    /// This thread's spare input and output buffers (input ones are
-    /// initialised to their length, output ones empty).
-    static SPARE: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
+/// Spare input buffers (initialised to their length) and output buffers
+/// (empty), shared by the process's threads: kept per thread, Apache's
+/// 25-50 threads would each hold a pair, in their own malloc arenas.
+static SPARE_INPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARE_OUTPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// At most this many of each are kept: what concurrent exchanges use.
+const MAX_SPARE: usize = 8;
 
 /// One read from `stream` into `buf`, keeping in `files` any open files
 /// that came with the bytes (when the wire takes them).
@@ -36,27 +40,29 @@ fn read_socket(stream: &UnixStream, files: Option<&mut Vec<OwnedFd>>, buf: &mut 
 }
 
 fn take_input() -> Vec<u8> {
-    let spare = SPARE.with_borrow_mut(|(input, _)| std::mem::take(input));
-    if spare.is_empty() { vec![0; BUFFER] } else { spare }
+    SPARE_INPUT.lock().pop().unwrap_or_else(|| vec![0; BUFFER])
 }
 
 fn take_output() -> Vec<u8> {
-    let spare = SPARE.with_borrow_mut(|(_, output)| std::mem::take(output));
-    if spare.capacity() == 0 { Vec::with_capacity(BUFFER) } else { spare }
+    SPARE_OUTPUT.lock().pop().unwrap_or_else(|| Vec::with_capacity(BUFFER))
 }
 
-/// Keeps a buffer of the usual size for the thread's next exchange; one
-/// that grew (a large head) is freed.
+/// Keeps buffers of the usual size for another exchange; ones that grew (a
+/// large head), and any beyond MAX_SPARE, are freed.
 fn give_back(input: Vec<u8>, mut output: Vec<u8>) {
-    SPARE.with_borrow_mut(|(spare_input, spare_output)| {
-        if input.len() == BUFFER && spare_input.is_empty() {
-            *spare_input = input;
+    if input.len() == BUFFER {
+        let mut spare = SPARE_INPUT.lock();
+        if spare.len() < MAX_SPARE {
+            spare.push(input);
         }
-        if output.capacity() == BUFFER && spare_output.capacity() == 0 {
-            output.clear();
-            *spare_output = output;
+    }
+    if output.capacity() == BUFFER {
+        output.clear();
+        let mut spare = SPARE_OUTPUT.lock();
+        if spare.len() < MAX_SPARE {
+            spare.push(output);
         }
-    });
+    }
 }
 
 pub struct Wire {
@@ -310,8 +316,9 @@ mod tests {
         wire.read_exact(&mut rest).unwrap();
         wire.release_buffers();
         assert_eq!(wire.input.capacity(), 0);
-        // The buffers wait for this thread's next exchange.
-        SPARE.with_borrow(|(input, output)| assert_eq!((input.len(), output.capacity()), (BUFFER, BUFFER)));
+        // The buffers wait for the next exchange.
+        assert!(SPARE_INPUT.lock().iter().any(|b| b.len() == BUFFER));
+        assert!(SPARE_OUTPUT.lock().iter().any(|b| b.capacity() == BUFFER && b.is_empty()));
         let mut reply = [0u8; 5];
         peer.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"reply");

@@ -35,20 +35,15 @@ impl Drop for LoadGuard {
     }
 }
 
-pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
+pub fn module_name(path: &str) -> String {
     if let Some(name) = MODULE_NAMES.lock().get(path) {
-        return Ok(name.clone());
+        return name.clone();
     }
     let fold = super::interpreter::options().is_none_or(|o| o.fold_script_paths);
     let hashed = if fold { path.to_ascii_lowercase() } else { path.to_owned() };
-    let digest: String = py
-        .import("hashlib")?
-        .call_method1("md5", (pyo3::types::PyBytes::new(py, hashed.as_bytes()),))?
-        .call_method0("hexdigest")?
-        .extract()?;
-    let name = format!("_mod_wsgi_{digest}");
+    let name = format!("_mod_wsgi_{}", crate::apache::digest::md5_hex(hashed.as_bytes()));
     MODULE_NAMES.lock().insert(path.to_owned(), name.clone());
-    Ok(name)
+    name
 }
 
 /// Why a script could not give an application.
@@ -61,7 +56,7 @@ pub enum LoadError {
 /// or (with `reload`) when its mtime differs from the loaded one.
 /// `note` hears what is about to happen ("Loading …" / "Reloading …"), for the log.
 pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: impl Fn(&str)) -> Result<Bound<'py, PyModule>, LoadError> {
-    let name = module_name(py, path).map_err(LoadError::Failed)?;
+    let name = module_name(path);
     let modules = py.import("sys").and_then(|sys| sys.getattr("modules")).map_err(LoadError::Failed)?;
     let modules = modules.cast_into::<PyDict>().map_err(|e| LoadError::Failed(e.into()))?;
     if let Some(module) = current(&modules, &name, mtime, reload) {
