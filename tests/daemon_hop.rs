@@ -147,3 +147,53 @@ fn header_buffer_size_bounds_each_response_header_line() {
     assert_eq!(s.get("/roomy?70000").header("X-Big").map(str::len), Some(70000));
     assert_eq!(s.get("/embedded?70000").header("X-Big").map(str::len), Some(70000));
 }
+
+#[test]
+fn requests_waiting_for_a_daemon_thread_are_served_in_the_order_they_came() {
+    // One daemon thread, held by a request until the test lets it go; meanwhile
+    // requests come one by one, through both Apache children, on kept
+    // connections and on new ones. They are served first come, first served.
+    let s = server()
+        .app("turns.wsgi")
+        .workers(2, 8)
+        .config(
+            "WSGIDaemonProcess g threads=1\n\
+             WSGIScriptAlias /turns @DIR@/turns.wsgi process-group=g\n",
+        )
+        .start();
+    for _ in 0..4 {
+        assert_eq!(s.get("/turns?warm").status, 200);
+    }
+    let names: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    let s = &s;
+    let holder = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| s.get("/turns?hold"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !s.var_dir().join("holding").exists() {
+            assert!(Instant::now() < deadline, "the holding request never ran:\n{}", s.error_log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let waiting: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let handle = scope.spawn(move || s.get(&format!("/turns?{name}")));
+                // Far apart, so that each head reaches the daemon before the next request.
+                std::thread::sleep(Duration::from_millis(150));
+                handle
+            })
+            .collect();
+        std::fs::write(s.var_dir().join("release"), b"").unwrap();
+        let mut last = String::new();
+        for handle in waiting {
+            let r = handle.join().unwrap();
+            assert_eq!(r.status, 200, "{}", s.error_log());
+            if r.text().len() > last.len() {
+                last = r.text();
+            }
+        }
+        let order: Vec<&str> = last.split(' ').filter(|n| n.starts_with('r')).collect();
+        assert_eq!(order, names, "served in this order: {last}");
+        holder.join().unwrap()
+    });
+    assert_eq!(holder.status, 200);
+}

@@ -283,9 +283,17 @@ fn checkin(group: &Group, conn: Conn) {
 fn connect(group: &Group, timeout: Duration) -> std::io::Result<Conn> {
     let deadline = Instant::now() + group.config.connect_timeout.max(Duration::from_millis(100));
     let mut pause = Duration::from_millis(5);
+    let mut lost = 0;
     loop {
         match UnixStream::connect(&group.socket) {
-            Ok(stream) => return Conn::open(stream, timeout),
+            // A daemon accepts a connection at once and sends the challenge
+            // when a thread is free for it; one that stopped or died before
+            // then closed it. Nothing has been sent: another daemon can
+            // have the request, whole.
+            Ok(stream) => match Conn::open(stream, timeout) {
+                Err(e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) && lost < RETRIES => lost += 1,
+                opened => return opened,
+            },
             // Refused, or the backlog full, while daemons are (re)starting or busy: try again until connect-timeout.
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock) && Instant::now() < deadline => {
                 std::thread::sleep(pause);

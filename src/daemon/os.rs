@@ -84,6 +84,13 @@ pub fn peer(stream: &UnixStream) -> Peer {
     socket::getsockopt(stream, sockopt::PeerCredentials).map_or(Peer { pid: 0, uid: u32::MAX }, |c| Peer { pid: c.pid(), uid: c.uid() })
 }
 
+/// Waits up to `timeout` for something to read on `stream` (or its end).
+pub fn wait_readable(stream: &UnixStream, timeout: std::time::Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    poll(&mut [PollFd::new(stream.as_fd(), PollFlags::POLLIN)], PollTimeout::from(ms)).is_ok_and(|n| n > 0)
+}
+
 /// Reads what has arrived without waiting: `WouldBlock` when nothing has.
 pub fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
@@ -328,8 +335,34 @@ pub fn reap(pid: i32) -> bool {
     !matches!(waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive))
 }
 
-/// An epoll set: the daemon's reactor waits on it for new connections and
-/// for request heads.
+/// A count that is readable while above zero (an eventfd): each `give`
+/// adds one, each `take` takes one.
+pub struct Turns(nix::sys::eventfd::EventFd);
+
+impl Turns {
+    pub fn new() -> io::Result<Turns> {
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        EventFd::from_flags(EfdFlags::EFD_SEMAPHORE | EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC).map(Turns).map_err(os_error)
+    }
+
+    pub fn give(&self) {
+        let _ = self.0.write(1);
+    }
+
+    /// Whether one was taken (none is left when another thread took the last).
+    pub fn take(&self) -> bool {
+        self.0.read().is_ok()
+    }
+}
+
+impl AsFd for Turns {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// An epoll set: the daemon's reactor waits on one for request heads (and
+/// new connections' turns), and on another for new connections.
 pub struct Epoll(nix::sys::epoll::Epoll);
 
 pub use nix::sys::epoll::EpollEvent as Event;
@@ -350,6 +383,13 @@ impl Epoll {
     /// readable.
     pub fn add(&self, fd: &impl AsFd, token: u64, once: bool) -> io::Result<()> {
         self.0.add(fd.as_fd(), Event::new(Self::interest(once), token)).map_err(os_error)
+    }
+
+    /// Queues `fd` (a new socket, writable at once) to be reported once, for
+    /// its turn; `rearm` then watches it for input.
+    pub fn add_turn(&self, fd: &impl AsFd, token: u64) -> io::Result<()> {
+        use nix::sys::epoll::EpollFlags;
+        self.0.add(fd.as_fd(), Event::new(EpollFlags::EPOLLOUT | EpollFlags::EPOLLONESHOT, token)).map_err(os_error)
     }
 
     pub fn rearm(&self, fd: &impl AsFd, token: u64) -> io::Result<()> {

@@ -1,10 +1,25 @@
 //! How a daemon's workers come by requests. The workers take turns waiting
-//! on one epoll set holding the group socket and the connections from
-//! Apache's children; whichever is woken accepts, or reads what arrived,
-//! without blocking. A new connection is sent its challenge; a head that
+//! on one epoll set holding the connections from Apache's children;
+//! whichever is woken reads what arrived, without blocking. A head that
 //! arrived whole and proves its origin is served by the worker that read
 //! it; anything less goes back to wait. So no worker is held by a
 //! connection until it has delivered a whole, genuine head.
+//!
+//! Requests are served first come, first served, whatever connection they
+//! came on. The epoll set is the queue: its ready list keeps the order in
+//! which connections became ready (each is reported once, then watched again
+//! when parked), so workers take heads in the order they arrived, and
+//! nothing is read before a worker is free for it (a request the process
+//! never read can go to another, whole, if this one dies). A new connection
+//! takes its place in the same queue: the sweeper thread accepts it at once
+//! and queues it (a new socket is writable at once); at its turn a worker
+//! sends the challenge and waits briefly for the head the Apache child then
+//! sends, and serves it. So it is neither accepted late, behind every head
+//! queued meanwhile, and then queued again for its head, nor sent a
+//! challenge before a worker is on it: its Apache child sends nothing until
+//! then, and takes the request elsewhere if this process goes first. A head
+//! that came with the previous exchange goes to the back of the queue, not
+//! ahead of those that came meanwhile.
 //!
 //! Connections are hostile until a head verifies, so every wait and size is
 //! bounded here: a head not complete within socket-timeout= closes its
@@ -19,7 +34,7 @@
 //! briefly, so silent ones cannot keep real requests out. A lone process
 //! accepts whatever comes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -46,10 +61,12 @@ pub struct Ready {
     pub head: RequestHead,
 }
 
-/// Epoll tokens of the group socket and the stop pipe; connections count up from FIRST.
+/// Epoll tokens of the group socket (in `accepts`), the stop pipe and the
+/// turns of requests read ahead (`queued`); connections count up from FIRST.
 const LISTENER: u64 = 0;
 const STOP: u64 = 1;
-const FIRST: u64 = 2;
+const QUEUED: u64 = 2;
+const FIRST: u64 = 3;
 
 /// How often the sweeper checks deadlines and a paused listener.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -61,6 +78,10 @@ const PENDING_BUDGET: usize = 64 << 20;
 /// deciding whether to accept more: an Apache child sends its head as soon
 /// as it has the challenge.
 const FRESH: Duration = Duration::from_millis(100);
+
+/// How long a worker that sent a challenge waits for the head (it comes in
+/// well under a millisecond); a head not there by then queues when it comes.
+const HEAD_WAIT: Duration = Duration::from_millis(10);
 
 /// How long a stopping process still takes heads under way on connections
 /// it accepted before the stop.
@@ -84,6 +105,8 @@ struct Parked {
     /// A new connection whose first head has not come: until when it
     /// counts as a request about to arrive.
     fresh_until: Option<Instant>,
+    /// A new connection waiting for its turn, its challenge not yet sent.
+    turn: bool,
 }
 
 /// Whether the group socket is watched, and why not.
@@ -110,7 +133,15 @@ enum Accepted {
 
 pub struct Reactor<'g> {
     group: &'g Group,
+    /// The connections (and the stop pipe): the queue of requests.
     epoll: Epoll,
+    /// The group socket alone, waited on by the sweeper thread.
+    accepts: Epoll,
+    /// Requests whose head was already read when their connection came back
+    /// from an exchange; each counts one in `turns`, which the epoll set
+    /// reports, in its turn, while any wait.
+    queued: Mutex<VecDeque<Ready>>,
+    turns: os::Turns,
     /// Becomes readable when the process is asked to stop.
     stop: std::io::PipeReader,
     parked: Mutex<HashMap<u64, Parked>>,
@@ -157,10 +188,18 @@ impl<'g> Reactor<'g> {
         // The stop pipe is never read: once written it stays readable and
         // wakes every worker, which then sees `stopping`.
         epoll.add(&stop, STOP, false)?;
-        epoll.add(listener, LISTENER, true)?;
+        let accepts = Epoll::new()?;
+        accepts.add(listener, LISTENER, true)?;
+        let turns = os::Turns::new()?;
+        // Readable while a request read ahead waits; reported again (at the
+        // back) after each report while more wait.
+        epoll.add(&turns, QUEUED, false)?;
         Ok(Reactor {
             group,
             epoll,
+            accepts,
+            queued: Mutex::new(VecDeque::new()),
+            turns,
             stop,
             parked: Mutex::new(HashMap::new()),
             listening: Mutex::new(Listening::Armed),
@@ -186,7 +225,8 @@ impl<'g> Reactor<'g> {
         let mut events = [Event::empty()];
         loop {
             if self.stopping.load(Ordering::Acquire) && self.wound_down() {
-                return None;
+                // Read before the stop: still served.
+                return self.queued.lock().pop_front();
             }
             match self.epoll.wait(&mut events, TICK.as_millis() as u16) {
                 Ok(0) => continue,
@@ -199,7 +239,12 @@ impl<'g> Reactor<'g> {
             }
             match events[0].data() {
                 STOP => {}
-                LISTENER => self.accept(),
+                QUEUED => {
+                    // One count per request; another worker may have taken this one.
+                    if self.turns.take() {
+                        return self.queued.lock().pop_front();
+                    }
+                }
                 token => {
                     if let Some(ready) = self.readable(token) {
                         return Some(ready);
@@ -221,17 +266,20 @@ impl<'g> Reactor<'g> {
             }
             // Seen: it would only wake the workers again and again.
             let _ = self.epoll.remove(&self.stop);
-            self.parked.lock().retain(|_, p| p.deadline.is_some());
+            // And connections waiting for their turn, unless the process
+            // serves what is queued: their Apache children have sent
+            // nothing and connect again, to the successor.
+            self.parked.lock().retain(|_, p| p.deadline.is_some() || (draining && p.turn));
             Instant::now() + if draining { self.group.config.shutdown_timeout.max(WIND_DOWN) } else { WIND_DOWN }
         });
         let now = Instant::now();
         if draining && now < until {
-            if self.last_arrival.lock().elapsed() < DRAIN_QUIET || self.parked.lock().values().any(|p| p.deadline.is_some()) {
+            if self.last_arrival.lock().elapsed() < DRAIN_QUIET || self.parked.lock().values().any(|p| p.deadline.is_some() || p.turn) {
                 return false;
             }
             self.stop_listening();
         }
-        now >= until || self.parked.lock().is_empty()
+        now >= until || (self.parked.lock().is_empty() && self.queued.lock().is_empty())
     }
 
     fn stop_listening(&self) {
@@ -239,7 +287,7 @@ impl<'g> Reactor<'g> {
         if *listening != Listening::Stopped {
             *listening = Listening::Stopped;
             if let Some(listener) = self.group.listener.as_ref() {
-                let _ = self.epoll.remove(listener);
+                let _ = self.accepts.remove(listener);
             }
         }
     }
@@ -260,16 +308,39 @@ impl<'g> Reactor<'g> {
 
     fn arm(&self, listening: &mut Listening) {
         if let Some(listener) = self.group.listener.as_ref()
-            && self.epoll.rearm(listener, LISTENER).is_ok()
+            && self.accepts.rearm(listener, LISTENER).is_ok()
         {
             *listening = Listening::Armed;
         }
     }
 
-    /// The sweeper, ten times a second until the process stops: closes
-    /// connections whose head is overdue, lets new connections stop counting
-    /// as requests about to arrive, and retries a paused listener.
-    pub fn sweep(&self) {
+    /// The sweeper thread, until `done`: accepts connections as they come
+    /// (not in the workers' queue: see the module's notes), and sweeps ten
+    /// times a second.
+    pub fn accept_and_sweep(&self, done: &AtomicBool) {
+        let mut events = [Event::empty()];
+        let mut next_sweep = Instant::now() + TICK;
+        while !done.load(Ordering::Acquire) {
+            let wait = next_sweep.saturating_duration_since(Instant::now());
+            match self.accepts.wait(&mut events, wait.as_micros().div_ceil(1000) as u16) {
+                Ok(1..) => self.accept(),
+                Ok(0) => {}
+                Err(e) => {
+                    log::server(Level::Error, &format!("mod_wsgi (pid={}): epoll_wait failed: {e}", std::process::id()));
+                    std::thread::sleep(TICK);
+                }
+            }
+            if Instant::now() >= next_sweep {
+                self.sweep();
+                next_sweep = Instant::now() + TICK;
+            }
+        }
+    }
+
+    /// Ten times a second until the process stops: closes connections
+    /// whose head is overdue, lets new connections stop counting as
+    /// requests about to arrive, and retries a paused listener.
+    fn sweep(&self) {
         self.close_late_heads();
         self.age_fresh();
         let mut listening = self.listening.lock();
@@ -325,6 +396,12 @@ impl<'g> Reactor<'g> {
             *listening = Listening::Accepting;
         }
         let accepted = self.accept_some();
+        if self.not_accepting() {
+            // Stopping: the connections waiting are the successor's. Not
+            // watched again, or it would report them again and again.
+            self.stop_listening();
+            return;
+        }
         let mut listening = self.listening.lock();
         if *listening != Listening::Accepting {
             return; // stopped meanwhile
@@ -342,7 +419,7 @@ impl<'g> Reactor<'g> {
     }
 
     /// Accepts connections while a worker is free for them (a few at a
-    /// time, so that this worker soon serves again).
+    /// time, so that the sweeps keep their pace).
     fn accept_some(&self) -> Accepted {
         for _ in 0..64 {
             if self.not_accepting() {
@@ -393,7 +470,7 @@ impl<'g> Reactor<'g> {
         }
     }
 
-    /// Challenges a new connection and waits for its first head.
+    /// Queues a new connection for its turn (see the module's notes).
     fn admit(&self, stream: std::os::unix::net::UnixStream) {
         // Accepted sockets do not inherit the group socket's buffer sizes.
         let _ = os::set_buffer_sizes(&stream, super::groups::buffer_sizes(&self.group.config));
@@ -403,18 +480,15 @@ impl<'g> Reactor<'g> {
             return;
         }
         let Ok(challenge) = origin::new_challenge() else { return };
-        let mut conn = Connection::new(stream, challenge, self.stopping.clone());
-        // A new socket's buffer takes these few bytes at once.
-        if protocol::write_challenge(&mut conn.wire, &challenge).is_err() {
-            return;
-        }
+        let conn = Connection::new(stream, challenge, self.stopping.clone());
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let conn = Arc::new(Mutex::new(conn));
         self.fresh.fetch_add(1, Ordering::AcqRel);
-        let parked = Parked { conn: conn.clone(), deadline: Some(now + self.group.socket_timeout), since: now, held: 0, fresh_until: Some(now + FRESH) };
+        // No deadline while it waits: the wait is not its peer's doing.
+        let parked = Parked { conn: conn.clone(), deadline: None, since: now, held: 0, fresh_until: Some(now + FRESH), turn: true };
         self.parked.lock().insert(token, parked);
-        if self.epoll.add(conn.lock().wire.stream(), token, true).is_err()
+        if self.epoll.add_turn(conn.lock().wire.stream(), token).is_err()
             && let Some(mut parked) = self.parked.lock().remove(&token)
         {
             self.release(&mut parked);
@@ -422,17 +496,30 @@ impl<'g> Reactor<'g> {
     }
 
     /// Reads what arrived on a parked connection: the request, once its
-    /// whole head is there.
+    /// whole head is there. A new connection's turn: its challenge, then
+    /// its head, as soon as it comes.
     fn readable(&self, token: u64) -> Option<Ready> {
         let mut parked = self.parked.lock().remove(&token)?;
         if parked.deadline.is_none() && self.not_accepting() {
-            // A kept connection's next request after the stop: closed
-            // unread, so its Apache child sends it to the successor.
+            // A kept connection's next request after the stop, or a new
+            // connection's turn: closed unread, so its Apache child sends
+            // the request to the successor.
             self.release(&mut parked);
             return None;
         }
         let conn = parked.conn.clone();
         let mut c = conn.lock();
+        if std::mem::take(&mut parked.turn) {
+            let challenge = c.challenge;
+            // A new socket's buffer takes these few bytes at once.
+            if protocol::write_challenge(&mut c.wire, &challenge).is_err() {
+                drop(c);
+                self.release(&mut parked);
+                return None;
+            }
+            parked.deadline = Some(Instant::now() + self.group.socket_timeout);
+            os::wait_readable(c.wire.stream(), HEAD_WAIT);
+        }
         loop {
             // What the buffer has room for (the head and often the whole
             // body); a head larger than that, no more than it still needs.
@@ -582,35 +669,37 @@ impl<'g> Reactor<'g> {
         Head::Refused
     }
 
-    /// Takes back a connection after an exchange, to wait for its next
-    /// head; the request, when that head came with the exchange.
-    pub fn park(&self, token: u64, conn: Conn) -> Option<Ready> {
+    /// Takes back a connection after an exchange, to wait for its next head.
+    pub fn park(&self, token: u64, conn: Conn) {
         let mut c = conn.lock();
         c.wire.release_buffers();
         if self.stopping.load(Ordering::Acquire) {
-            return None;
+            return;
         }
         let now = Instant::now();
-        let mut parked = Parked { conn: conn.clone(), deadline: None, since: now, held: 0, fresh_until: None };
+        let mut parked = Parked { conn: conn.clone(), deadline: None, since: now, held: 0, fresh_until: None, turn: false };
         if !c.wire.buffered().is_empty() {
             // Nothing would wake the epoll set for bytes already read.
             match self.take_head(&mut c) {
                 Head::Ready(head) => {
                     drop(c);
                     self.load.fetch_add(1, Ordering::AcqRel);
-                    return Some(Ready { conn, token, head });
+                    // To the back of the queue: served now, it would go
+                    // before the heads that arrived while this exchange ran.
+                    self.queued.lock().push_back(Ready { conn, token, head });
+                    self.turns.give();
+                    return;
                 }
-                Head::Refused => return None,
+                Head::Refused => return,
                 Head::Partial => {
                     parked.deadline = Some(now + self.group.socket_timeout);
                     if !self.hold(&mut parked, c.wire.buffered().len()) {
-                        return None;
+                        return;
                     }
                 }
             }
         }
         self.watch(token, parked, &c);
-        None
     }
 
     /// Closes connections whose head is overdue. One with bytes waiting
@@ -641,7 +730,7 @@ impl<'g> Reactor<'g> {
     /// (unread, all workers being busy) is not idle.
     fn close_oldest_idle(&self) -> bool {
         let mut parked = self.parked.lock();
-        let mut idle: Vec<(Instant, u64)> = parked.iter().filter(|(_, p)| p.deadline.is_none()).map(|(&token, p)| (p.since, token)).collect();
+        let mut idle: Vec<(Instant, u64)> = parked.iter().filter(|(_, p)| p.deadline.is_none() && !p.turn).map(|(&token, p)| (p.since, token)).collect();
         idle.sort_unstable();
         let oldest = idle.into_iter().map(|(_, token)| token).find(|token| !bytes_waiting(&parked[token].conn));
         // Idle connections hold no head bytes and are not new: nothing to release.

@@ -11,7 +11,7 @@ use super::connection::DaemonIo;
 use super::monitor::{self, Busy, now_micros};
 use super::os;
 use super::protocol::{self, RequestHead};
-use super::reactor::{self, Conn, Reactor, Ready};
+use super::reactor::{Conn, Reactor, Ready};
 use super::groups::Group;
 use super::succession;
 use crate::apache::{log, process};
@@ -144,12 +144,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
     let workers_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !workers_done.load(Ordering::Acquire) {
-                std::thread::sleep(reactor::TICK);
-                reactor.sweep();
-            }
-        });
+        scope.spawn(|| reactor.accept_and_sweep(&workers_done));
         let workers: Vec<_> = (0..group.config.threads.max(1))
             .filter_map(|_| {
                 let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &reactor, &stopping, &served));
@@ -172,21 +167,17 @@ fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &
     let max = group.config.maximum_requests;
     // A stopping process serves the requests it has read; what it has not
     // read waits for its successor.
-    while let Some(mut ready) = reactor.next_request() {
-        loop {
-            let Ready { conn, token, head } = ready;
-            let reusable = serve_exchange(group, &conn, head, stopping, served);
-            reactor.done();
-            if max > 0 && served.load(Ordering::Acquire) >= max {
-                // maximum-requests: finish what is running, then exit; the
-                // successor is forked at once.
-                succession::give_way();
-                stop_accepting();
-            }
-            match reusable.then(|| reactor.park(token, conn)).flatten() {
-                Some(next) => ready = next,
-                None => break,
-            }
+    while let Some(Ready { conn, token, head }) = reactor.next_request() {
+        let reusable = serve_exchange(group, &conn, head, stopping, served);
+        reactor.done();
+        if max > 0 && served.load(Ordering::Acquire) >= max {
+            // maximum-requests: finish what is running, then exit; the
+            // successor is forked at once.
+            succession::give_way();
+            stop_accepting();
+        }
+        if reusable {
+            reactor.park(token, conn);
         }
     }
 }
