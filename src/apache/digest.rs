@@ -10,5 +10,10 @@ pub fn md5_hex(data: &[u8]) -> String {
     // SAFETY: apr_md5 reads `data.len()` bytes from `data` and writes
     // APR_MD5_DIGESTSIZE bytes to `digest`; it cannot fail.
     unsafe { ffi::apr_md5(digest.as_mut_ptr(), data.as_ptr().cast(), data.len()) };
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest)
+}
+
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,6 +13,8 @@ use super::ffi;
 const NAME: &std::ffi::CStr = c"mod_wsgi_rs:retained";
 /// Room for the hand-over: a length (4 bytes), then that many bytes.
 const SIZE: usize = 64 << 10;
+/// The most bytes the hand-over can hold.
+pub const CAPACITY: usize = SIZE - 4;
 
 static REGION: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -48,7 +50,9 @@ fn region() -> Option<&'static mut [u8]> {
 pub fn take() -> zeroize::Zeroizing<Vec<u8>> {
     let mut out = zeroize::Zeroizing::new(Vec::new());
     if let Some(region) = region() {
-        let len = (u32::from_ne_bytes([region[0], region[1], region[2], region[3]]) as usize).min(SIZE - 4);
+        let len = (u32::from_ne_bytes([region[0], region[1], region[2], region[3]]) as usize).min(CAPACITY);
+        // Allocated once at its size: no copy of the keys left behind by a grown vector.
+        out.reserve_exact(len);
         out.extend_from_slice(&region[4..4 + len]);
         zeroize::Zeroize::zeroize(&mut region[..]);
     }
@@ -58,7 +62,7 @@ pub fn take() -> zeroize::Zeroizing<Vec<u8>> {
 /// Leaves `bytes` for the next configuration; false if they do not fit.
 pub fn put(bytes: &[u8]) -> bool {
     let Some(region) = region() else { return false };
-    if bytes.len() > SIZE - 4 {
+    if bytes.len() > CAPACITY {
         return false;
     }
     zeroize::Zeroize::zeroize(&mut region[..]);

@@ -8,6 +8,8 @@ use std::fmt::Write;
 use zeroize::Zeroizing;
 
 use super::origin::{CarriedKeys, Secret};
+use crate::apache::digest::hex;
+use crate::apache::retained;
 
 /// A group's socket, left open for the next configuration.
 pub struct SocketRecord {
@@ -39,9 +41,20 @@ pub struct Handover {
 impl Handover {
     /// One tab-separated line per record; strings and keys in hex.
     pub fn encode(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::new());
+        // Room for all it can hold, so the text is never moved: a grown
+        // string would leave a copy of the keys behind, unwiped.
+        let mut out = Zeroizing::new(String::with_capacity(retained::CAPACITY));
         for k in &self.keys {
-            let _ = writeln!(out, "K\t{}\t{}\t{}", hex(k.group.as_bytes()), hex(&k.current[..]), hex(&k.next[..]));
+            out.push_str("K\t");
+            out.push_str(&hex(k.group.as_bytes()));
+            // The keys go straight into the text, through no other string.
+            for key in [&k.current[..], &k.next[..]] {
+                out.push('\t');
+                for b in key {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
+            out.push('\n');
         }
         for s in &self.sockets {
             let id = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
@@ -85,16 +98,16 @@ impl Handover {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect();
-    bytes.map(Zeroizing::new)
+    // At its size from the start, so no partial copy of a key is left behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() / 2));
+    for i in (0..text.len()).step_by(2) {
+        bytes.push(u8::from_str_radix(text.get(i..i + 2)?, 16).ok()?);
+    }
+    Some(bytes)
 }
 
 fn string(text: &str) -> Option<String> {
