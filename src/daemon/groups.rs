@@ -323,19 +323,7 @@ fn stop_all() {
     }
     // Each supervisor waits shutdown-timeout for its daemons, then kills them.
     let longest = endpoints().lock().values().map(|g| g.config.shutdown_timeout).max().unwrap_or_default();
-    let deadline = Instant::now() + longest + Duration::from_secs(2);
-    let mut left = pids;
-    while !left.is_empty() {
-        left.retain(|&pid| !os::reap(pid));
-        if Instant::now() > deadline {
-            for &pid in &left {
-                os::kill(pid, Signal::SIGKILL);
-                let _ = os::reap_blocking(pid);
-            }
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    os::reap_until(pids, Instant::now() + longest + Duration::from_secs(2), |_| {});
     if let Some(kept) = KEPT.lock().take() {
         for k in kept.values() {
             forget(k);

@@ -191,7 +191,6 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if startup > 0 && over(startup, startup_limit) && !python::any_script_loaded() {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application startup timer expired, stopping process '{name}'."));
                 STARTUP_SINCE.store(-1, Ordering::Release);
-                succession::give_way();
                 os::request_stop();
             }
             let evicting = EVICTING_SINCE.load(Ordering::Acquire);
@@ -207,7 +206,6 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
             if let Some(why) = eviction_over {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): {why} '{name}'."));
                 EVICTING_SINCE.store(0, Ordering::Release);
-                succession::give_way();
                 os::request_stop();
             }
             // restart-interval: serving on until the successor is ready.

@@ -197,7 +197,7 @@ mod tests {
         assert!(!verify("c", &CHALLENGE, 1, &head, &[0; MAC_LEN]), "no such group");
 
         // Carried over: the previous configuration's key is believed for one
-        // generation, and the next one's already.
+        // generation.
         renew(&["a", "b"], &carried).unwrap();
         assert!(verify("a", &CHALLENGE, 1, &head, &tag));
         let second = sign("a", &CHALLENGE, 1, &head);

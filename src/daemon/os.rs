@@ -251,8 +251,8 @@ pub fn wait_for_stop() -> StopRequest {
     }
 }
 
-/// Asks this process to stop as its supervisor would (SIGTERM to itself,
-/// which the signal-waiting thread takes).
+/// Asks this process to stop (SIGTERM to itself, which the signal-waiting
+/// thread takes: the successor is asked for, and accepting stops).
 pub fn request_stop() {
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
@@ -264,9 +264,26 @@ pub fn kill(pid: i32, sig: Signal) {
     }
 }
 
-/// Waits for `pid` to exit and reaps it.
-pub fn reap_blocking(pid: i32) -> bool {
-    nix::sys::wait::waitpid(Pid::from_raw(pid), None).is_ok()
+/// Reaps the children `pids` as they exit, calling `exited` for each; those
+/// still running at `deadline` are killed (and reaped, without the call).
+pub fn reap_until(mut pids: Vec<i32>, deadline: std::time::Instant, mut exited: impl FnMut(i32)) {
+    while !pids.is_empty() {
+        pids.retain(|&pid| {
+            let gone = reap(pid);
+            if gone {
+                exited(pid);
+            }
+            !gone
+        });
+        if std::time::Instant::now() > deadline {
+            for &pid in &pids {
+                kill(pid, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// A child that exited, and how.

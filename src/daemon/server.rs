@@ -40,6 +40,12 @@ pub fn stop_accepting() {
     }
 }
 
+/// Stops taking connections now and asks for the successor at once.
+fn give_way() {
+    succession::give_way();
+    stop_accepting();
+}
+
 /// Stops the process: with `drain` (the supervisor stopping the group,
 /// no successor to come) it first answers what is queued; otherwise it
 /// leaves that to the successor, asked for now. Requests still running
@@ -48,8 +54,7 @@ fn shut_down(name: &str, grace: Duration, drain: bool) -> ! {
     if drain {
         drain_and_stop();
     } else {
-        succession::give_way();
-        stop_accepting();
+        give_way();
     }
     log::server(Level::Info, &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", std::process::id()));
     std::thread::sleep(grace);
@@ -60,13 +65,12 @@ fn shut_down(name: &str, grace: Duration, drain: bool) -> ! {
 /// fully): what is queued on the group socket, requests of Apache children
 /// that are about to exit, is served first, then the process stops.
 fn drain_and_stop() {
-    if let Some(switch) = SWITCH.get() {
-        if !switch.stopping.load(Ordering::Acquire) {
-            switch.draining.store(true, Ordering::Release);
-        }
-        switch.stopping.store(true, Ordering::Release);
-        let _ = switch.pipe.lock().write_all(&[1]);
+    if let Some(switch) = SWITCH.get()
+        && !switch.stopping.load(Ordering::Acquire)
+    {
+        switch.draining.store(true, Ordering::Release);
     }
+    stop_accepting();
 }
 
 /// Serves until stopped; returns the exit code.
@@ -107,7 +111,6 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                     os::StopRequest::CpuTimeLimit => {}
                     os::StopRequest::Evict if monitor::active_requests() == 0 => {
                         log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process eviction requested, triggering immediate shutdown '{name}'."));
-                        succession::give_way();
                         break;
                     }
                     // The successor takes over; the monitor stops this process
@@ -120,8 +123,8 @@ pub fn serve(group: &Arc<Group>) -> i32 {
                     }
                 }
             }
-            // A stop signal from outside (an admin, or the supervisor gone):
-            // the successor serves what is queued.
+            // A stop signal from outside (an admin, the supervisor gone) or
+            // from the monitor: the successor serves what is queued.
             shut_down(&name, grace, false);
         });
     }
@@ -173,8 +176,7 @@ fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &
         if max > 0 && served.load(Ordering::Acquire) >= max {
             // maximum-requests: finish what is running, then exit; the
             // successor is forked at once.
-            succession::give_way();
-            stop_accepting();
+            give_way();
         }
         if reusable {
             reactor.park(token, conn);
@@ -273,8 +275,7 @@ fn script_changed(group: &Group, head: &RequestHead, stopping: &AtomicBool) {
         log::server(Level::Info, &format!("{}mod_wsgi (pid={pid}): Force restart of process '{name}'.", log_prefix(head)));
         log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
     }
-    succession::give_way();
-    stop_accepting();
+    give_way();
 }
 
 /// `[remote ip:port] ` for the request's log lines.

@@ -324,21 +324,11 @@ impl Supervisor<'_> {
                 os::kill(daemon.pid, Signal::SIGTERM);
             }
         }
+        let pids = self.daemons.drain(..).map(|d| d.pid).collect();
         let deadline = Instant::now() + self.group.config.shutdown_timeout + Duration::from_secs(1);
-        while !self.daemons.is_empty() {
-            while let Some(exit) = os::reap_any() {
-                self.daemons.retain(|d| d.pid != exit.pid);
-                log::server(Level::Info, &format!("mod_wsgi (pid={}): Process '{name}' has been deregistered and will no longer be monitored.", exit.pid));
-            }
-            if Instant::now() > deadline {
-                for daemon in self.daemons.drain(..) {
-                    os::kill(daemon.pid, Signal::SIGKILL);
-                    let _ = os::reap_blocking(daemon.pid);
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        os::reap_until(pids, deadline, |pid| {
+            log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Process '{name}' has been deregistered and will no longer be monitored."));
+        });
         0
     }
 }
