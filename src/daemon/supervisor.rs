@@ -65,7 +65,8 @@ struct Daemon {
     ready: bool,
     /// Its successor has been forked; it goes once that one is ready.
     retiring: bool,
-    released: bool,
+    /// When it was released to go.
+    released: Option<Instant>,
 }
 
 struct Supervisor<'g> {
@@ -127,6 +128,7 @@ impl Supervisor<'_> {
         loop {
             self.fork_due();
             self.hand_over_if_ready();
+            self.kill_overdue();
             if let Some(since) = self.released_at {
                 if self.daemons.is_empty() {
                     return 0;
@@ -161,6 +163,18 @@ impl Supervisor<'_> {
                     token => self.heard(token.saturating_sub(LINE) as i32),
                 }
             }
+        }
+    }
+
+    /// A released daemon bounds its own graceful stop; one still running
+    /// well past that (stuck, or not heeding the release) is killed, so
+    /// replaced processes cannot pile up.
+    fn kill_overdue(&self) {
+        let config = &self.group.config;
+        // An evicted daemon may wait eviction-timeout instead.
+        let limit = config.graceful_timeout.max(config.eviction_timeout) + config.shutdown_timeout + Duration::from_secs(1);
+        for daemon in self.daemons.iter().filter(|d| d.released.is_some_and(|at| at.elapsed() > limit)) {
+            os::kill(daemon.pid, Signal::SIGKILL);
         }
     }
 
@@ -202,7 +216,7 @@ impl Supervisor<'_> {
             self.epoll.add(&line, LINE + pid as u64, false)?;
             Ok((pid, line))
         }) {
-            Ok((pid, line)) => self.daemons.push(Daemon { pid, slot, line, started: Instant::now(), ready: false, retiring: false, released: false }),
+            Ok((pid, line)) => self.daemons.push(Daemon { pid, slot, line, started: Instant::now(), ready: false, retiring: false, released: None }),
             Err(e) => {
                 log::server(Level::Error, &format!("mod_wsgi (pid={}): Unable to start a daemon process for group '{name}': {e}", std::process::id()));
                 self.pending.push((slot, Instant::now() + Duration::from_secs(1)));
@@ -263,8 +277,8 @@ impl Supervisor<'_> {
                     self.failures[self.daemons[index].slot as usize] = 0;
                     let slot = self.daemons[index].slot;
                     // Its predecessors in the slot now go.
-                    for old in self.daemons.iter_mut().filter(|d| d.slot == slot && d.retiring && !d.released) {
-                        old.released = true;
+                    for old in self.daemons.iter_mut().filter(|d| d.slot == slot && d.retiring && d.released.is_none()) {
+                        old.released = Some(Instant::now());
                         let _ = (&old.line).write_all(&[RELEASE]);
                     }
                 }
@@ -306,8 +320,8 @@ impl Supervisor<'_> {
         );
         self.released_at = Some(Instant::now());
         self.pending.clear();
-        for daemon in self.daemons.iter_mut().filter(|d| !d.released) {
-            daemon.released = true;
+        for daemon in self.daemons.iter_mut().filter(|d| d.released.is_none()) {
+            daemon.released = Some(Instant::now());
             let _ = (&daemon.line).write_all(&[RELEASE]);
         }
     }
