@@ -1,16 +1,20 @@
 # mod_wsgi in Rust: build, test and run on Debian 12 (as root for installs).
 
 SHELL := /bin/bash
-MODULE := target/release/libmod_wsgi.so
+# Where cargo builds: CARGO_TARGET_DIR when set, as cargo itself does.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+MODULE := $(TARGET_DIR)/release/libmod_wsgi.so
 REFERENCE := /usr/lib/apache2/modules/mod_wsgi.so
-DEBIAN_PACKAGES := apache2 apache2-dev python3-dev python3-venv python3-flask libclang-dev libapache2-mod-wsgi-py3 wrk curl iproute2 openssl
+DEBIAN_PACKAGES := apache2 apache2-dev python3-dev python3-venv python3-flask libclang-dev libapache2-mod-wsgi-py3 wrk curl iproute2 openssl dpkg-dev
 RUN_PORT ?= 8000
 RUN_DIR ?= /tmp/mod_wsgi-rs-run
-EXPRESS := target/release/mod_wsgi-express
+EXPRESS := $(TARGET_DIR)/release/mod_wsgi-express
+# `make deb` writes libapache2-mod-wsgi-rs_<version>_<arch>.deb here.
+DEB_DIR := $(TARGET_DIR)/debian
 export PYO3_PYTHON := /usr/bin/python3
 export CARGO_TERM_COLOR := never
 
-.PHONY: all deps build run test test-reference bench install clean
+.PHONY: all deps build run test test-reference bench install deb clean
 
 all: build
 
@@ -49,6 +53,11 @@ bench: build
 install: build
 	install -m 644 $(MODULE) "$$(apxs -q LIBEXECDIR)/mod_wsgi_rs.so"
 	@echo "LoadModule wsgi_module $$(apxs -q LIBEXECDIR)/mod_wsgi_rs.so"
+
+# A Debian package of the module built by `build` (packaging/debian/): installs as the
+# Apache module wsgi_rs, enabled by its postinst as Debian's module packages do.
+deb: build
+	@packaging/debian/build-deb $(MODULE) $(DEB_DIR)
 
 clean:
 	cargo clean
