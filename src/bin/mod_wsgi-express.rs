@@ -66,6 +66,7 @@ fn prepare(args: &[String]) -> Result<(Options, server_root::ServerRoot), String
     }
     if let Some(home) = &o.python_home {
         checks::venv_matches(home)?;
+        checks::python_home_readable(home, o.user.as_deref())?;
     }
     let module = module_file::locate(o.module_path.as_deref())?;
     let root = server_root::write(&o, &module)?;
