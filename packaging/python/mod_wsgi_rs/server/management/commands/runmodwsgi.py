@@ -76,9 +76,8 @@ class Command(BaseCommand):
         ]
         for name, _, _ in _VALUE_OPTIONS:
             value = options.get(_dest(name))
-            for v in value if name in _REPEATABLE else [value]:
-                if v is not None:
-                    argv += [f"--{name}", str(v)]
+            values = (value or []) if name in _REPEATABLE else [value]
+            argv += [a for v in values if v is not None for a in (f"--{name}", str(v))]
         for name, _ in _FLAGS:
             if options.get(_dest(name)):
                 argv.append(f"--{name}")
