@@ -284,6 +284,15 @@ fn pip_install_serves_flask_with_express_and_django_with_runmodwsgi() {
     let venv = make_venv(dir.path(), "venv");
     pip_install_repo(&venv, &dir.path().join("pip-install.log"));
     assert!(venv.join("bin/mod_wsgi-express").is_file());
+    // pip's isolated build ran cargo with the CARGO_TARGET_DIR given.
+    let built = Path::new(REPO).join("target/pip-build/release");
+    for name in ["libmod_wsgi.so", "mod_wsgi-express"] {
+        assert!(
+            built.join(name).is_file(),
+            "{name} not in {}",
+            built.display()
+        );
+    }
 
     // module-config: the module inside the venv, and the venv as Python home, though the
     // venv is not activated.
