@@ -490,3 +490,64 @@ fn unknown_option_and_command_are_one_line_errors() {
     );
     assert_error(&express(&["serve"]), "unknown command");
 }
+
+#[test]
+fn python_home_www_data_cannot_read_is_one_line_error() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only a server started as root runs its application as www-data");
+        return;
+    }
+    let dir = TempDir::new("express");
+    let script = dir.path().join("hello.wsgi");
+    write_file(&script, HELLO.as_bytes());
+    // A venv inside a directory only its owner (root) may enter, as one under /root.
+    let private = dir.path().join("private");
+    let venv = private.join("venv");
+    write_file(
+        &venv.join("pyvenv.cfg"),
+        b"home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n",
+    );
+    fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let out = express(&[
+        "setup-server",
+        script.to_str().unwrap(),
+        "--python-home",
+        venv.to_str().unwrap(),
+        "--server-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_error(
+        &out,
+        &format!(
+            "the python home {} cannot be read by user www-data",
+            venv.display()
+        ),
+    );
+    assert!(
+        stderr_of(&out).contains(&format!("{} is mode 700", private.display())),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(!root.exists(), "nothing written");
+    // Readable once others may pass through.
+    fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let out = express(&[
+        "setup-server",
+        script.to_str().unwrap(),
+        "--python-home",
+        venv.to_str().unwrap(),
+        "--server-root",
+        root.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}

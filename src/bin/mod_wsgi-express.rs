@@ -66,6 +66,7 @@ fn prepare(args: &[String]) -> Result<(Options, server_root::ServerRoot), String
     }
     if let Some(home) = &o.python_home {
         checks::venv_matches(home)?;
+        checks::python_home_readable(home, o.user.as_deref())?;
     }
     let module = module_file::locate(o.module_path.as_deref())?;
     let root = server_root::write(&o, &module)?;
@@ -150,8 +151,8 @@ fn module_config(args: &[String]) -> Result<(), String> {
     let opts = module_options(args, &[])?;
     let module = module_file::locate(option(&opts, "--module-path").as_deref())?;
     println!("LoadModule wsgi_module \"{}\"", module.display());
-    if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
-        println!("WSGIPythonHome \"{}\"", PathBuf::from(venv).display());
+    if let Some(venv) = express::python_env::default_python_home() {
+        println!("WSGIPythonHome \"{}\"", venv.display());
     }
     Ok(())
 }

@@ -108,6 +108,102 @@ pub fn script_exists(script: &Path) -> Result<(), String> {
     }
 }
 
+/// When started as root, Apache's children and daemon processes run as `user` (www-data
+/// unless --user), and Python reads its home as that user: the home and every directory above
+/// it must let that user through (by owner, group, supplementary group or other bits; ACLs are
+/// not consulted). A venv under /root (mode 0700) fails here, where Python would otherwise fail
+/// to start in each daemon with only "failed to get the Python codec" in the error log.
+pub fn python_home_readable(home: &Path, user: Option<&str>) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let user = user.unwrap_or("www-data");
+    let Some(account) = Account::named(user) else {
+        return Ok(()); // Apache reports an unknown User itself.
+    };
+    let home = fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
+    let mut dirs: Vec<&Path> = home.ancestors().collect();
+    dirs.reverse();
+    for dir in dirs {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue; // venv_matches reports a missing home.
+        };
+        let need = if dir == home { 0o5 } else { 0o1 };
+        if !account.may(&meta, need) {
+            return Err(format!(
+                "the python home {} cannot be read by user {user}, which runs the application: \
+                 {} is mode {:o}; make the venv outside it (e.g. under /srv or /opt) or give \
+                 --user an account that can read it",
+                home.display(),
+                dir.display(),
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A user's uid and groups, from the system's user and group databases.
+struct Account {
+    uid: u32,
+    groups: Vec<u32>,
+}
+
+impl Account {
+    fn named(name: &str) -> Option<Account> {
+        let cname = std::ffi::CString::new(name).ok()?;
+        // SAFETY: passwd is plain data, valid when zeroed; getpwnam_r fills it with pointers
+        // into `buf`, which outlives every use of it here.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the sizes given.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        let mut groups = vec![0 as libc::gid_t; 1024];
+        let mut count = groups.len() as libc::c_int;
+        // SAFETY: `groups` holds `count` entries; getgrouplist writes at most that many.
+        let rc = unsafe {
+            libc::getgrouplist(cname.as_ptr(), pwd.pw_gid, groups.as_mut_ptr(), &mut count)
+        };
+        if rc < 0 {
+            groups = vec![pwd.pw_gid];
+        } else {
+            groups.truncate(count.max(0) as usize);
+        }
+        Some(Account {
+            uid: pwd.pw_uid,
+            groups,
+        })
+    }
+
+    /// Whether the permission bits of `meta` grant this account `need` (0o4 read, 0o1
+    /// search), as the kernel picks them: owner's, else group's, else others'.
+    fn may(&self, meta: &fs::Metadata, need: u32) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode();
+        let bits = if meta.uid() == self.uid {
+            mode >> 6
+        } else if self.groups.contains(&meta.gid()) {
+            mode >> 3
+        } else {
+            mode
+        };
+        bits & need == need
+    }
+}
+
 /// A virtual environment (python-home) was made with the Python the module links: its
 /// `pyvenv.cfg` `version` (venv) or `version_info` (virtualenv) is 3.11.x.
 /// A python-home without pyvenv.cfg (a plain prefix) is not checked.
@@ -149,6 +245,47 @@ mod tests {
         assert!(err.contains("/nonexistent/apache2 missing"), "{err}");
         assert!(err.contains("install apache2"), "{err}");
         assert!(httpd_at(Path::new(APACHE)).is_ok());
+    }
+
+    #[test]
+    fn permission_bits_are_taken_as_the_kernel_does() {
+        let dir = std::env::temp_dir().join(format!("mod_wsgi-checks-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let set = |mode: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            fs::metadata(&dir).unwrap()
+        };
+        let meta = set(0o700);
+        let (uid, gid) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.uid(), meta.gid())
+        };
+        let owner = Account {
+            uid,
+            groups: vec![],
+        };
+        let member = Account {
+            uid: uid + 1,
+            groups: vec![gid],
+        };
+        let other = Account {
+            uid: uid + 1,
+            groups: vec![gid + 1],
+        };
+        assert!(owner.may(&meta, 0o5));
+        assert!(!member.may(&meta, 0o1));
+        assert!(!other.may(&meta, 0o1));
+        let meta = set(0o750);
+        assert!(member.may(&meta, 0o5));
+        assert!(!other.may(&meta, 0o1));
+        let meta = set(0o711);
+        assert!(other.may(&meta, 0o1));
+        assert!(!other.may(&meta, 0o5));
+        // Others' bits do not apply to the owner.
+        let meta = set(0o077);
+        assert!(!owner.may(&meta, 0o1));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

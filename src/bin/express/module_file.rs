@@ -1,6 +1,7 @@
-//! Finding the built module (`libmod_wsgi.so` next to this binary), and installing it into
-//! Apache's module directory.
+//! Finding the module (`libmod_wsgi.so` next to this binary, or the one pip installed with
+//! it), and installing it into Apache's module directory.
 
+use super::python_env;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ const INSTALLED_NAME: &str = "mod_wsgi_rs.so";
 const MODS_AVAILABLE: &str = "/etc/apache2/mods-available";
 
 /// The module to load: `--module-path`, else `libmod_wsgi.so` in this binary's directory
-/// (target/release), else an installed `mod_wsgi_rs.so`.
+/// (target/release), else the module pip installed with this binary, else an installed
+/// `mod_wsgi_rs.so`.
 pub fn locate(given: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = given {
         return if p.is_file() {
@@ -29,13 +31,17 @@ pub fn locate(given: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = beside.as_ref().filter(|p| p.is_file()) {
         return Ok(p.clone());
     }
+    if let Some(p) = python_env::packaged_module() {
+        return Ok(p);
+    }
     if let Some(p) = libexecdir().ok().map(|d| d.join(INSTALLED_NAME))
         && p.is_file()
     {
         return Ok(p);
     }
     Err(format!(
-        "mod_wsgi module not found{}: build it with `cargo build --release` or give --module-path",
+        "mod_wsgi module not found{}: build it with `cargo build --release` (or `pip install` \
+         the source tree) or give --module-path",
         beside
             .map(|p| format!(" at {}", p.display()))
             .unwrap_or_default()

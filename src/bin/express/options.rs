@@ -49,9 +49,7 @@ impl Options {
             group: None,
             processes: 1,
             threads: 5,
-            python_home: std::env::var_os("VIRTUAL_ENV")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            python_home: super::python_env::default_python_home(),
             python_path: Vec::new(),
             url_aliases: Vec::new(),
             mount_point: "/".into(),
