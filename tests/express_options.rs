@@ -3,8 +3,9 @@
 //! redirecting plain HTTP; name-based virtual hosts; the environment options (`--setenv`,
 //! `--passenv` with `--envvars-script`, `--lang`, `--working-directory`, `--pid-file`) seen
 //! by the application; static files, `--compress-responses`, `--server-status` and the
-//! access log of a real server; a configuration with every option that `apache2 -t`
-//! accepts; one-line errors naming the option. (The line each option writes is checked
+//! access log of a real server; `--reload-on-changes` restarting the daemon when an
+//! imported module changes; a configuration with every option that `apache2 -t` accepts;
+//! one-line errors naming the option. (The line each option writes is checked
 //! by the unit tests of src/bin/express/httpd_conf.rs.)
 
 mod support;
@@ -12,6 +13,8 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 use support::express::{Express, assert_error, express, free_port, stderr_of};
 use support::{TempDir, write_file};
 
@@ -450,6 +453,7 @@ fn every_option_together_gives_a_configuration_apache_accepts() {
         "C.UTF-8",
         "--pid-file",
         &format!("{root}/other.pid"),
+        "--reload-on-changes",
         "--envvars-script",
         envvars.to_str().unwrap(),
     ];
@@ -549,5 +553,48 @@ fn unknown_options_and_bad_values_are_one_line_errors() {
         argv.extend_from_slice(args);
         assert_error(&express(&argv), expected);
         assert!(!Path::new(root).exists(), "{args:?}: nothing written");
+    }
+}
+
+#[test]
+fn reload_on_changes_restarts_the_process_when_an_imported_module_changes() {
+    let dir = TempDir::new("express-reload");
+    let code = dir.path().join("app");
+    write_file(&code.join("helper.py"), b"VALUE = 'one'\n");
+    let script = code.join("app.wsgi");
+    write_file(
+        &script,
+        b"import os\nimport helper\n\
+          def application(environ, start_response):\n\
+          \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+          \x20   return [('%s %d' % (helper.VALUE, os.getpid())).encode()]\n",
+    );
+    let e = Express::start(
+        dir,
+        &[
+            script.to_str().unwrap(),
+            "--python-path",
+            code.to_str().unwrap(),
+            "--reload-on-changes",
+        ],
+    );
+    let first = e.request("/", &[]).text();
+    assert!(first.starts_with("one "), "{first}\n{}", e.output());
+    // A change to the imported module (not the script) restarts the daemon process.
+    sleep(Duration::from_millis(1100)); // a new mtime, whatever the filesystem's resolution
+    write_file(&code.join("helper.py"), b"VALUE = 'two'\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = e.request("/", &[]);
+        if r.status == 200 && r.text().starts_with("two ") {
+            assert_ne!(r.text()[4..], first[4..], "same process");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reloaded: {r:?}\n{}",
+            e.output()
+        );
+        sleep(Duration::from_millis(200));
     }
 }

@@ -4,7 +4,7 @@
 
 use super::logs::Logs;
 use super::options::{GRACEFUL_TIMEOUT, Options, STARTUP_TIMEOUT};
-use super::{mpm, virtual_hosts};
+use super::{mpm, reloader, virtual_hosts};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -186,6 +186,12 @@ pub fn render(o: &Options, l: &Layout) -> String {
     line(format!("<Directory \"{}\">", script_dir.display()));
     line("    Require all granted".into());
     line("</Directory>".into());
+    if o.reload_on_changes {
+        line(format!(
+            "WSGIImportScript \"{root}/{}\" process-group={group} application-group=%{{GLOBAL}}",
+            reloader::FILE_NAME
+        ));
+    }
     for (url, target) in o.url_aliases() {
         line(String::new());
         line(format!("Alias {url} \"{}\"", target.display()));
@@ -524,6 +530,12 @@ mod tests {
                 &[" lang=de_DE.UTF-8 locale=de_DE.UTF-8 "],
             ),
             ("--pid-file /run/x.pid", &["PidFile \"/run/x.pid\"\n"]),
+            (
+                "--reload-on-changes",
+                &[
+                    "WSGIImportScript \"/tmp/r/reloader.py\" process-group=127.0.0.1:8000 application-group=%{GLOBAL}\n",
+                ],
+            ),
         ];
         for (args, expected) in cases {
             let c = conf(&format!("app.wsgi {args}"));

@@ -8,6 +8,7 @@
 //! - `mpm.rs`: its event MPM sizing
 //! - `logs.rs`: where the logs go
 //! - `control_script.rs`: the apachectl and envvars scripts
+//! - `reloader.rs`: the file watcher of --reload-on-changes
 //! - `server_root.rs`: writing the server root
 //! - `module_file.rs`: finding and installing the built module
 
@@ -18,5 +19,6 @@ pub mod logs;
 pub mod module_file;
 pub mod mpm;
 pub mod options;
+pub mod reloader;
 pub mod server_root;
 pub mod virtual_hosts;

@@ -120,8 +120,8 @@ pub struct Options {
     /// Pass the server's environment variable NAME into every WSGI environ (PassEnv; repeatable)
     #[arg(long, value_name = "NAME", value_parser = env_name, help_heading = APP)]
     pub passenv: Vec<String>,
-    /// Restart the application's processes when a loaded Python file changes
-    #[arg(long, help_heading = APP)]
+    /// Restart the application's processes when a Python file they loaded changes
+    #[arg(long, conflicts_with = "embedded_mode", help_heading = APP)]
     pub reload_on_changes: bool,
 
     // --- Server ---
@@ -257,7 +257,7 @@ pub struct Options {
     #[arg(long = "trust-proxy-header", value_name = "HEADER-NAME", value_parser = header_name, help_heading = REQUESTS)]
     pub trust_proxy_header: Vec<String>,
     /// The address or subnet of a trusted proxy (repeatable)
-    #[arg(long = "trust-proxy", value_name = "IP-ADDRESS/SUBNET", value_parser = text, help_heading = REQUESTS)]
+    #[arg(long = "trust-proxy", value_name = "IP-ADDRESS/SUBNET", value_parser = ip_or_subnet, help_heading = REQUESTS)]
     pub trust_proxy: Vec<String>,
 
     // --- Logging ---
@@ -579,6 +579,23 @@ fn host_name(s: &str) -> Result<String, String> {
     }
 }
 
+fn ip_or_subnet(s: &str) -> Result<String, String> {
+    let (ip, prefix) = match s.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (s, None),
+    };
+    let bits = match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => 32,
+        Ok(std::net::IpAddr::V6(_)) => 128,
+        Err(_) => return Err("must be an IP address or subnet, such as 10.0.0.0/8".into()),
+    };
+    match prefix.map(str::parse::<u8>) {
+        None => Ok(s.to_string()),
+        Some(Ok(n)) if n <= bits => Ok(s.to_string()),
+        Some(_) => Err(format!("the subnet's prefix length must be 0 to {bits}")),
+    }
+}
+
 fn locale_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.chars()
@@ -716,10 +733,14 @@ mod tests {
         assert!(err("a --server-alias x").contains("--server-alias needs --server-name"));
         assert!(err("a --allow-localhost").contains("--allow-localhost needs --server-name"));
         assert!(err("a --embedded-mode --max-clients 9").contains("cannot be used with"));
+        assert!(err("a --embedded-mode --reload-on-changes").contains("cannot be used with"));
         assert!(err("a --embedded-mode --startup-timeout 9").contains("'--embedded-mode'"));
         assert!(err("a --log-to-terminal --rotate-logs").contains("--rotate-logs"));
         assert!(err("a --access-log-name x").contains("needs --access-log"));
         assert!(err("a --header-buffer-size 100").contains("at least 8192"));
+        assert!(err("a --trust-proxy 10.0.0.0/33").contains("prefix length"));
+        assert!(err("a --trust-proxy proxy.local").contains("'--trust-proxy"));
+        assert!(server("a --trust-proxy ::1 --trust-proxy 10.1.0.0/16").is_ok());
         for e in ["a --port", "--bogus a", "a --https-port 8443", "a --port x"] {
             assert_eq!(err(e).lines().count(), 1, "{}", err(e));
         }

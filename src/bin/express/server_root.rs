@@ -6,6 +6,7 @@ use super::control_script::{self, ENVVARS_MARK};
 use super::httpd_conf::{self, Layout};
 use super::logs;
 use super::options::{AppType, Options};
+use super::reloader;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,13 @@ pub fn write(o: &Options, module: &Path) -> Result<ServerRoot, String> {
     )?;
     write_file(&root.apachectl, apachectl.as_bytes(), 0o755)?;
     write_envvars(o, &dir.join("envvars"))?;
+    if o.reload_on_changes {
+        write_file(
+            &dir.join(reloader::FILE_NAME),
+            reloader::SCRIPT.as_bytes(),
+            0o644,
+        )?;
+    }
     Ok(root)
 }
 
