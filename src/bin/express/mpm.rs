@@ -14,6 +14,8 @@ pub struct Mpm {
     pub start_servers: u32,
     pub min_spare_threads: u32,
     pub max_spare_threads: u32,
+    /// Connections an Apache child serves before it is replaced (0: no limit).
+    pub max_connections_per_child: u32,
 }
 
 /// Share of the child processes started at once, and kept as spare threads.
@@ -31,6 +33,8 @@ pub fn size(o: &Options) -> Mpm {
             start_servers: o.processes,
             min_spare_threads: threads,
             max_spare_threads: threads,
+            // The children are the application: --maximum-requests recycles them.
+            max_connections_per_child: o.maximum_requests.unwrap_or(0),
         };
     }
     let clients = match o.max_clients {
@@ -52,6 +56,7 @@ pub fn size(o: &Options) -> Mpm {
         start_servers: share(INITIAL).max(1),
         min_spare_threads: per_child.max(share(MIN_SPARE) * per_child),
         max_spare_threads: per_child.max(share(MAX_SPARE) * per_child),
+        max_connections_per_child: 0,
     }
 }
 
@@ -65,7 +70,7 @@ pub fn lines(m: &Mpm) -> Vec<String> {
         format!("StartServers {}", m.start_servers),
         format!("MinSpareThreads {}", m.min_spare_threads),
         format!("MaxSpareThreads {}", m.max_spare_threads),
-        "MaxConnectionsPerChild 0".into(),
+        format!("MaxConnectionsPerChild {}", m.max_connections_per_child),
         // Idle keep-alive connections do not hold a thread with the event MPM.
         "MaxKeepAliveRequests 0".into(),
         "ThreadStackSize 262144".into(),
@@ -110,10 +115,13 @@ mod tests {
 
     #[test]
     fn embedded_mode_is_processes_by_threads() {
-        let m = size(&server("a --embedded-mode --processes 3 --threads 4").unwrap());
+        let m = size(
+            &server("a --embedded-mode --processes 3 --threads 4 --maximum-requests 50").unwrap(),
+        );
         assert_eq!(
             (m.server_limit, m.threads_per_child, m.max_request_workers),
             (3, 4, 12)
         );
+        assert_eq!(m.max_connections_per_child, 50);
     }
 }

@@ -198,7 +198,7 @@ pub struct Options {
     /// Simultaneous client connections Apache accepts [default: 1.5 x processes x threads + 10, at least 20]
     #[arg(long, value_name = "NUMBER", value_parser = count, conflicts_with = "embedded_mode", help_heading = CAPACITY)]
     pub max_clients: Option<u32>,
-    /// Restart a process after this many requests [default: never]
+    /// Restart a process (with --embedded-mode, an Apache child) after this many requests [default: never]
     #[arg(long, value_name = "NUMBER", value_parser = count, help_heading = CAPACITY)]
     pub maximum_requests: Option<u32>,
     /// Restart each process after this many seconds [default: never]
@@ -213,10 +213,12 @@ pub struct Options {
 
     // --- Timeouts ---
     /// Restart a process whose request has run this long (per thread)
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = seconds, help_heading = TIMEOUTS)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = seconds, conflicts_with = "embedded_mode",
+        help_heading = TIMEOUTS)]
     pub request_timeout: u32,
     /// Answer 504 to a request that waited this long for a free thread
-    #[arg(long, value_name = "SECONDS", default_value_t = 45, value_parser = seconds, help_heading = TIMEOUTS)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 45, value_parser = seconds, conflicts_with = "embedded_mode",
+        help_heading = TIMEOUTS)]
     pub queue_timeout: u32,
     /// Give up a read or write on a socket after this long (Timeout)
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = seconds, help_heading = TIMEOUTS)]
@@ -734,6 +736,7 @@ mod tests {
         assert!(err("a --allow-localhost").contains("--allow-localhost needs --server-name"));
         assert!(err("a --embedded-mode --max-clients 9").contains("cannot be used with"));
         assert!(err("a --embedded-mode --reload-on-changes").contains("cannot be used with"));
+        assert!(err("a --embedded-mode --queue-timeout 5").contains("cannot be used with"));
         assert!(err("a --embedded-mode --startup-timeout 9").contains("'--embedded-mode'"));
         assert!(err("a --log-to-terminal --rotate-logs").contains("--rotate-logs"));
         assert!(err("a --access-log-name x").contains("needs --access-log"));
