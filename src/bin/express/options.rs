@@ -389,7 +389,7 @@ impl Options {
         ] {
             if given && !to_files {
                 return Err(format!(
-                    "{name} names log files, but --log-to-terminal sends logs to the terminal: \
+                    "{name} applies to log files, but --log-to-terminal sends the logs to the terminal: \
                      drop one, or give --log-directory"
                 ));
             }
