@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod express;
 pub mod load;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! Checks made before anything is written or started, each failing with a one-line message
 //! that says how to fix it.
 
+use super::logs::ROTATELOGS;
+use super::options::Options;
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -25,10 +27,51 @@ fn httpd_at(path: &Path) -> Result<(), String> {
     }
 }
 
+/// The files and directories the options name exist: the certificates, the document root,
+/// the working directory, the envvars script, and rotatelogs for --rotate-logs.
+pub fn option_files(o: &Options) -> Result<(), String> {
+    let files = [
+        ("--ssl-certificate-file", &o.ssl_certificate_file),
+        ("--ssl-certificate-key-file", &o.ssl_certificate_key_file),
+        ("--ssl-certificate-chain-file", &o.ssl_certificate_chain_file),
+        ("--envvars-script", &o.envvars_script),
+    ];
+    for (name, path) in files {
+        if let Some(p) = path
+            && (fs::File::open(p).is_err() || !p.is_file())
+        {
+            return Err(format!(
+                "{name} {} is not a readable file: give an existing file",
+                p.display()
+            ));
+        }
+    }
+    for (name, path) in [
+        ("--document-root", &o.document_root),
+        ("--working-directory", &o.working_directory),
+    ] {
+        if let Some(p) = path
+            && !p.is_dir()
+        {
+            return Err(format!(
+                "{name} {} is not a directory: give an existing directory",
+                p.display()
+            ));
+        }
+    }
+    if o.rotate_logs && !Path::new(ROTATELOGS).is_file() {
+        return Err(format!(
+            "--rotate-logs needs {ROTATELOGS}: install apache2-utils (apt-get install apache2-utils)"
+        ));
+    }
+    Ok(())
+}
+
 /// Nothing listens on host:port yet. Checked by binding a socket without
 /// listening on it: a listening check socket would briefly accept
 /// connections (a client arriving then would be reset when it closes).
-pub fn port_free(host: &str, port: u16) -> Result<(), String> {
+/// `option` is the option naming the port, for the fix.
+pub fn port_free(host: &str, port: u16, option: &str) -> Result<(), String> {
     let addr = (host, port)
         .to_socket_addrs()
         .ok()
@@ -37,10 +80,10 @@ pub fn port_free(host: &str, port: u16) -> Result<(), String> {
     match bind_only(addr) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(format!("port {port} is in use: choose another with --port"))
+            Err(format!("port {port} is in use: choose another with {option}"))
         }
         Err(e) => Err(format!(
-            "cannot listen on {host}:{port} ({e}): choose another --host or --port"
+            "cannot listen on {host}:{port} ({e}): choose another --host or {option}"
         )),
     }
 }
