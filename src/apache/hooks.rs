@@ -106,6 +106,7 @@ unsafe extern "C" fn child_init(p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec
         log::set_main_server(s);
         crate::daemon::groups::close_listeners_in_child();
         super::retained::wipe();
+        super::malloc_arenas::limit_in_child();
         python::set_server_log(log::server);
         let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED);
         MULTITHREAD.store(threaded == ffi::AP_MPMQ_STATIC as c_int || threaded == ffi::AP_MPMQ_DYNAMIC as c_int, Ordering::Relaxed);

@@ -9,6 +9,7 @@ pub mod ffi;
 pub mod guard;
 pub mod hooks;
 pub mod log;
+pub mod malloc_arenas;
 pub mod pool;
 pub mod process;
 pub mod regex;
