@@ -162,14 +162,7 @@ pub struct Tracked {
 /// The interpreter's mod_wsgi module (present unless an application removed it).
 fn module(py: Python<'_>) -> Option<Bound<'_, PyModule>> {
     // (Not interned: a cached string would be shared between interpreters.)
-    let name = PyString::new(py, "mod_wsgi");
-    // SAFETY: a lookup in the current interpreter's sys.modules; returns a new
-    // reference or NULL (with an exception only on a broken sys.modules).
-    let found = unsafe { Bound::from_owned_ptr_or_opt(py, pyo3::ffi::PyImport_GetModule(name.as_ptr())) };
-    if found.is_none() {
-        let _ = PyErr::take(py);
-    }
-    found?.cast_into::<PyModule>().ok()
+    super::sys_modules(py).get_item("mod_wsgi").ok()??.cast_into::<PyModule>().ok()
 }
 
 fn callbacks<'py>(module: &Bound<'py, PyModule>) -> Option<Bound<'py, PyList>> {

@@ -293,6 +293,7 @@ pub fn stop() {
         ffi::PyEval_RestoreThread(state);
         server_log(Level::Info, &format!("mod_wsgi (pid={}): Destroying interpreters.", std::process::id()));
         super::events::process_stopping(Python::assume_attached());
+        super::environ_keys::forget_all();
         super::application_groups::end_all(state);
         let pid = std::process::id();
         server_log(Level::Info, &format!("mod_wsgi (pid={pid}): Cleanup interpreter ''."));

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod application_groups;
 mod context;
+mod environ_keys;
 mod events;
 mod file_wrapper;
 mod input;
@@ -68,4 +69,14 @@ pub(crate) fn server_log(level: Level, msg: &str) {
         Some(sink) => sink(level, msg),
         None => eprintln!("{msg}"),
     }
+}
+
+/// The current interpreter's sys.modules. Looking a module up here rather
+/// than importing it matters on the request path: PyImport_Import and
+/// PyImport_GetModule also ask each module found whether it is still
+/// initialising, which raises and clears an AttributeError every time.
+fn sys_modules(py: pyo3::Python<'_>) -> pyo3::Bound<'_, pyo3::types::PyDict> {
+    // SAFETY: with the GIL held, PyImport_GetModuleDict returns a borrowed
+    // reference to the interpreter's module dict, which lives as long as it.
+    unsafe { pyo3::Bound::from_borrowed_ptr(py, pyo3::ffi::PyImport_GetModuleDict()).cast_into_unchecked() }
 }

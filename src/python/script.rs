@@ -57,8 +57,7 @@ pub enum LoadError {
 /// `note` hears what is about to happen ("Loading …" / "Reloading …"), for the log.
 pub fn load<'py>(py: Python<'py>, path: &str, mtime: i64, reload: bool, note: impl Fn(&str)) -> Result<Bound<'py, PyModule>, LoadError> {
     let name = module_name(path);
-    let modules = py.import("sys").and_then(|sys| sys.getattr("modules")).map_err(LoadError::Failed)?;
-    let modules = modules.cast_into::<PyDict>().map_err(|e| LoadError::Failed(e.into()))?;
+    let modules = super::sys_modules(py);
     if let Some(module) = current(&modules, &name, mtime, reload) {
         return Ok(module);
     }

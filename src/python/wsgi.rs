@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::context::{Current, RequestContext};
+use super::environ_keys::{Keys, position};
 use super::events::Tracked;
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
@@ -339,55 +340,79 @@ pub(super) fn log_traceback(py: Python<'_>, context: &RequestContext, err: &PyEr
 }
 
 pub(super) fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if s.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &bytes.iter().map(|&b| b as char).collect::<String>()),
+    // SAFETY: latin-1 decoding reads `bytes` only and cannot fail but for
+    // memory, which from_owned_ptr turns into a panic caught at the hook.
+    unsafe {
+        let decoded = pyo3::ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), bytes.len() as pyo3::ffi::Py_ssize_t, std::ptr::null());
+        Bound::from_owned_ptr(py, decoded).cast_into_unchecked()
     }
+}
+
+/// A dict with room for `entries` without growing: an environ would
+/// otherwise be rehashed four times on its way to some sixty entries.
+fn presized_dict(py: Python<'_>, entries: usize) -> Bound<'_, PyDict> {
+    unsafe extern "C" {
+        // CPython's own (exported, not in the limited API): PyDict_New sized ahead.
+        fn _PyDict_NewPresized(minused: pyo3::ffi::Py_ssize_t) -> *mut pyo3::ffi::PyObject;
+    }
+    // SAFETY: returns a new empty dict, or NULL with MemoryError set.
+    unsafe { Bound::from_owned_ptr_or_opt(py, _PyDict_NewPresized(entries as pyo3::ffi::Py_ssize_t)) }
+        .map_or_else(|| PyDict::new(py), |d| unsafe { d.cast_into_unchecked() })
 }
 
 /// The environ; `counts` is (thread id, its earlier requests, the process's earlier requests).
 fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'py, LogStream>, counts: (u64, u64, u64)) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
+    let keys = Keys::current(py)?;
+    let env = presized_dict(py, info.cgi.len() + 32);
     for (name, value) in &info.cgi {
-        env.set_item(text(py, name), text(py, value))?;
+        match keys.get(py, name) {
+            Some(key) => env.set_item(key, text(py, value))?,
+            None => env.set_item(text(py, name), text(py, value))?,
+        }
     }
-    env.set_item("wsgi.version", (1, 0))?;
-    env.set_item("wsgi.multithread", info.multithread)?;
-    env.set_item("wsgi.multiprocess", info.multiprocess)?;
-    env.set_item("wsgi.run_once", false)?;
-    env.set_item("wsgi.url_scheme", info.url_scheme)?;
-    env.set_item("wsgi.errors", errors)?;
-    env.set_item("wsgi.input", Bound::new(py, InputStream::new(context.clone()))?)?;
-    env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
-    env.set_item("apache.version", info.server_version)?;
+    // A name made ahead (checked when compiling), and its value.
+    macro_rules! set {
+        ($name:literal, $value:expr) => {
+            env.set_item(keys.at(py, const { position($name) }), $value)?
+        };
+    }
+    set!("wsgi.version", (1, 0));
+    set!("wsgi.multithread", info.multithread);
+    set!("wsgi.multiprocess", info.multiprocess);
+    set!("wsgi.run_once", false);
+    set!("wsgi.url_scheme", info.url_scheme);
+    set!("wsgi.errors", errors);
+    set!("wsgi.input", Bound::new(py, InputStream::new(context.clone()))?);
+    set!("wsgi.input_terminated", true);
+    set!("wsgi.file_wrapper", py.get_type::<FileWrapper>());
+    set!("apache.version", info.server_version);
     if let Some(address) = info.apache_request {
-        env.set_item("apache.request_rec", pointer_capsule(py, address)?)?;
+        set!("apache.request_rec", pointer_capsule(py, address)?);
     }
-    env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
-    env.set_item("mod_wsgi.process_group", info.process_group)?;
-    env.set_item("mod_wsgi.application_group", info.application_group)?;
-    env.set_item("mod_wsgi.callable_object", info.callable_object)?;
-    env.set_item("mod_wsgi.request_handler", info.request_handler)?;
-    env.set_item("mod_wsgi.handler_script", info.handler_script)?;
-    env.set_item("mod_wsgi.script_reloading", if info.script_reloading { "1" } else { "0" })?;
-    env.set_item("mod_wsgi.listener_host", info.listener_host)?;
-    env.set_item("mod_wsgi.listener_port", info.listener_port.to_string())?;
-    env.set_item("mod_wsgi.enable_sendfile", if info.enable_sendfile { "1" } else { "0" })?;
-    env.set_item("mod_wsgi.ignore_activity", if info.ignore_activity { "1" } else { "0" })?;
+    set!("mod_wsgi.version", MOD_WSGI_VERSION);
+    set!("mod_wsgi.process_group", info.process_group);
+    set!("mod_wsgi.application_group", info.application_group);
+    set!("mod_wsgi.callable_object", info.callable_object);
+    set!("mod_wsgi.request_handler", info.request_handler);
+    set!("mod_wsgi.handler_script", info.handler_script);
+    set!("mod_wsgi.script_reloading", if info.script_reloading { "1" } else { "0" });
+    set!("mod_wsgi.listener_host", info.listener_host);
+    set!("mod_wsgi.listener_port", info.listener_port.to_string());
+    set!("mod_wsgi.enable_sendfile", if info.enable_sendfile { "1" } else { "0" });
+    set!("mod_wsgi.ignore_activity", if info.ignore_activity { "1" } else { "0" });
     let (thread_id, thread_requests, total_requests) = counts;
-    env.set_item("mod_wsgi.request_id", &info.request_id)?;
-    env.set_item("mod_wsgi.request_start", info.request_start.to_string())?;
+    set!("mod_wsgi.request_id", &info.request_id);
+    set!("mod_wsgi.request_start", info.request_start.to_string());
     if let Some(daemon) = &info.daemon {
-        env.set_item("mod_wsgi.queue_start", daemon.queue_start.to_string())?;
-        env.set_item("mod_wsgi.daemon_start", daemon.daemon_start.to_string())?;
-        env.set_item("mod_wsgi.daemon_connects", daemon.connects.to_string())?;
-        env.set_item("mod_wsgi.daemon_restarts", daemon.restarts.to_string())?;
+        set!("mod_wsgi.queue_start", daemon.queue_start.to_string());
+        set!("mod_wsgi.daemon_start", daemon.daemon_start.to_string());
+        set!("mod_wsgi.daemon_connects", daemon.connects.to_string());
+        set!("mod_wsgi.daemon_restarts", daemon.restarts.to_string());
     }
-    env.set_item("mod_wsgi.script_start", now_micros().to_string())?;
-    env.set_item("mod_wsgi.thread_id", thread_id)?;
-    env.set_item("mod_wsgi.thread_requests", thread_requests)?;
-    env.set_item("mod_wsgi.total_requests", total_requests)?;
+    set!("mod_wsgi.script_start", now_micros().to_string());
+    set!("mod_wsgi.thread_id", thread_id);
+    set!("mod_wsgi.thread_requests", thread_requests);
+    set!("mod_wsgi.total_requests", total_requests);
     Ok(env)
 }
 
@@ -551,6 +576,10 @@ fn send_file(py: Python<'_>, context: &RequestContext, wrapper: &FileWrapper) ->
 
 /// PEP 3333: the iterable's close() runs whatever happened.
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    // A plain list, tuple or bytes has none, and asking costs an AttributeError.
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() || result.is_exact_instance_of::<PyBytes>() {
+        return Ok(());
+    }
     if result.hasattr("close")? {
         result.call_method0("close")?;
     }
