@@ -306,26 +306,27 @@ fn dispatch(req: &Request, script: &ScriptFile, settings: &EffectiveSettings, cg
 /// The daemon group that runs the request, or None for embedded mode when
 /// this process may run it.
 fn choose_daemon(req: &Request, process_group: &str, filename: &str) -> Result<Option<std::sync::Arc<groups::Group>>, c_int> {
-    let pid = std::process::id();
+    // Only for the log: getpid is a system call, and this runs for every request.
+    let pid = std::process::id;
     if process_group.is_empty() {
         if server_state(req.server()).config.restrict_embedded() {
-            req.log_error(&format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"));
+            req.log_error(&format!("mod_wsgi (pid={}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}", pid()));
             return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
         }
         if !python::interpreter::is_started() {
-            req.log_error(&format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"));
+            req.log_error(&format!("mod_wsgi (pid={}): Python is not initialised in this process: {filename}", pid()));
             return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
         }
         return Ok(None);
     }
     if !main_server_state().is_some_and(|m| m.registry.contains(process_group)) {
-        req.log_error(&format!("mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"));
+        req.log_error(&format!("mod_wsgi (pid={}): No WSGI daemon process called '{process_group}' has been configured: {filename}", pid()));
         return Err(http(ffi::HTTP_INTERNAL_SERVER_ERROR));
     }
     match groups::endpoint(process_group) {
         Some(group) => Ok(Some(group)),
         None => {
-            req.log_error(&format!("mod_wsgi (pid={pid}): WSGI daemon process '{process_group}' is not running: {filename}"));
+            req.log_error(&format!("mod_wsgi (pid={}): WSGI daemon process '{process_group}' is not running: {filename}", pid()));
             Err(http(ffi::HTTP_SERVICE_UNAVAILABLE))
         }
     }

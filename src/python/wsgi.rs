@@ -176,9 +176,10 @@ impl Buffered {
 }
 
 fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> (Outcome, Option<Buffered>) {
-    let pid = std::process::id();
+    // Only for the log: getpid is a system call, and this runs for every request.
+    let pid = std::process::id;
     let note = |what: &str| {
-        let msg = format!("mod_wsgi (pid={pid}, process='{}', application='{}'): {what}", info.process_group, info.application_group);
+        let msg = format!("mod_wsgi (pid={}, process='{}', application='{}'): {what}", pid(), info.process_group, info.application_group);
         context.log(Level::Info, &msg);
     };
     let module = match script::load(py, info.script_filename, info.script_mtime, info.script_reloading, note) {
@@ -187,11 +188,11 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
             let script = info.script_filename;
             if err.is_instance_of::<PySystemExit>(py) {
                 // An unguarded app.run() / sys.exit() must not end the process.
-                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{script}'."));
-                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): SystemExit exception raised by WSGI script '{script}' ignored."));
+                context.log(Level::Error, &format!("mod_wsgi (pid={}): SystemExit exception raised when doing exec of Python script file '{script}'.", pid()));
+                context.log(Level::Error, &format!("mod_wsgi (pid={}): SystemExit exception raised by WSGI script '{script}' ignored.", pid()));
                 log_traceback(py, context, &err);
             } else {
-                context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{script}'."));
+                context.log(Level::Error, &format!("mod_wsgi (pid={}): Failed to exec Python script file '{script}'.", pid()));
                 log_exception(py, context, err);
             }
             return (Outcome::Failed, None);
@@ -200,7 +201,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
     let Ok(app) = module.getattr(info.callable_object) else {
         context.log(
             Level::Error,
-            &format!("mod_wsgi (pid={pid}): Target WSGI script '{}' does not contain WSGI application '{}'.", info.script_filename, info.callable_object),
+            &format!("mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.", pid(), info.script_filename, info.callable_object),
         );
         return (Outcome::NoApplication, None);
     };
