@@ -319,10 +319,10 @@ impl Request {
         unsafe {
             let arr = &*ffi::apr_table_elts(t);
             let entries = std::slice::from_raw_parts(arr.elts as *const ffi::apr_table_entry_t, arr.nelts as usize);
-            entries
-                .iter()
-                .filter_map(|e| Some((pool::cstr(e.key)?.to_bytes(), pool::cstr(e.val).map_or(&[][..], CStr::to_bytes))))
-                .collect()
+            // Room for the few variables the handler adds (complete_cgi).
+            let mut pairs = Vec::with_capacity(entries.len() + 8);
+            pairs.extend(entries.iter().filter_map(|e| Some((pool::cstr(e.key)?.to_bytes(), pool::cstr(e.val).map_or(&[][..], CStr::to_bytes)))));
+            pairs
         }
     }
 

@@ -271,7 +271,11 @@ fn checkout(group: &Group, timeout: Duration) -> (std::io::Result<Conn>, bool) {
 
 fn checkin(group: &Group, conn: Conn) {
     let mut idle = IDLE.lock();
-    let conns = idle.entry(group.socket.clone()).or_default();
+    // The group's entry is there but for its first connection: no key copied per request.
+    let conns = match idle.get_mut(&group.socket) {
+        Some(conns) => conns,
+        None => idle.entry(group.socket.clone()).or_default(),
+    };
     if conns.len() < MAX_IDLE {
         conns.push(conn);
     }

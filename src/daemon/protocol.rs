@@ -298,7 +298,11 @@ pub enum ResponseFrame {
 /// and returns it. Fails with `TooLarge` before writing anything if the
 /// encoded head exceeds `MAX_HEAD`. Does not flush.
 pub fn write_request_head(w: &mut impl Write, head: &RequestHead, seal: impl FnOnce(&[u8]) -> [u8; MAC_LEN]) -> Result<()> {
-    let mut e = Encoder::new(FrameKind::RequestHead);
+    // Every string below with its 4-byte length, the fixed-size fields, the environ.
+    let strings = [&head.script_filename, &head.callable_object, &head.application_group, &head.request_id, &head.listener_host, &head.url_scheme, &head.request_handler, &head.handler_script];
+    let environ: usize = head.environ.iter().map(|(name, value)| 8 + name.len() + value.len()).sum();
+    let payload = MAC_LEN + 4 + strings.iter().map(|s| 4 + s.len()).sum::<usize>() + 64 + 4 + environ;
+    let mut e = Encoder::with_capacity(FrameKind::RequestHead, payload);
     e.put(&[0; MAC_LEN])?;
     e.put(&[0; 4])?; // the length of the sealed fields
     let sealed = e.buf.len();
@@ -877,7 +881,13 @@ struct Encoder {
 
 impl Encoder {
     fn new(kind: FrameKind) -> Self {
-        let mut buf = Vec::with_capacity(1024);
+        Encoder::with_capacity(kind, 1024)
+    }
+
+    /// With room for a payload of about `payload` bytes, so a frame whose
+    /// size is known ahead is built without reallocating.
+    fn with_capacity(kind: FrameKind, payload: usize) -> Self {
+        let mut buf = Vec::with_capacity(HEADER_LEN + payload.min(kind.len_limits().1));
         buf.extend_from_slice(&[0; HEADER_LEN]);
         Encoder { kind, buf }
     }
