@@ -308,5 +308,8 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) 
         // A daemon has no request_rec to hand out (mod_wsgi passes none either).
         apache_request: None,
         daemon: Some(DaemonArrival { queue_start: head.queue_start, daemon_start, connects: head.daemon_connects, restarts: head.daemon_restarts }),
+        interface: crate::config::Interface::from_code(head.interface).unwrap_or_default(),
+        headers: head.headers.iter().collect(),
+        request_timeout: group.config.request_timeout,
     }
 }

@@ -13,7 +13,7 @@ use super::input::InputStream;
 use super::log_stream::{LogStream, type_name};
 use super::response::StartResponse;
 use super::script::{self, LoadError};
-use super::{Level, RequestIo, application_groups};
+use super::{Level, RequestIo, application_groups, asgi};
 
 /// The mod_wsgi release whose behaviour this module follows (mod_wsgi.version).
 pub const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
@@ -51,6 +51,13 @@ pub struct RequestInfo<'a> {
     pub apache_request: Option<usize>,
     /// In a daemon: how the request got there, for the request_started event.
     pub daemon: Option<DaemonArrival>,
+    /// interface= of the script's mount.
+    pub interface: crate::config::Interface,
+    /// The request's header lines as sent (for an ASGI scope; daemon mode only).
+    pub headers: Vec<(&'a [u8], &'a [u8])>,
+    /// request-timeout= of the daemon group (an ASGI request's task is
+    /// cancelled then); zero for none.
+    pub request_timeout: std::time::Duration,
 }
 
 /// When an Apache child sent a request to this daemon and when the daemon
@@ -109,7 +116,7 @@ pub enum Outcome {
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
     let context = RequestContext::new(io, info.script_filename.to_owned());
     let _current = Current::enter(&context);
-    let (outcome, buffered) = application_groups::with_group(info.application_group, |py| {
+    let called = application_groups::with_group(info.application_group, |py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));
         match errors {
             Ok(errors) => {
@@ -119,13 +126,19 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
             }
             Err(err) => {
                 log_exception(py, &context, err);
-                (Outcome::Failed, None)
+                Called::Wsgi(Outcome::Failed, None)
             }
         }
     });
-    if let Some(buffered) = buffered {
-        buffered.send(&context);
-    }
+    let outcome = match called {
+        Called::Wsgi(outcome, buffered) => {
+            if let Some(buffered) = buffered {
+                buffered.send(&context);
+            }
+            outcome
+        }
+        Called::Asgi(running) => asgi::relay(info, &context, running),
+    };
     context.close();
     outcome
 }
@@ -174,7 +187,23 @@ impl Buffered {
     }
 }
 
-fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> (Outcome, Option<Buffered>) {
+/// What calling the application left to do once the GIL is released.
+enum Called {
+    /// A WSGI response, done or (small) buffered to send.
+    Wsgi(Outcome, Option<Buffered>),
+    /// An ASGI application's task, whose I/O is to be relayed.
+    Asgi(asgi::Running),
+}
+
+fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Called {
+    match asgi_or_wsgi(py, info, context, errors) {
+        Ok(called) => called,
+        Err(outcome) => Called::Wsgi(outcome, None),
+    }
+}
+
+/// Loads the script and calls its application; Err is how the request ended early.
+fn asgi_or_wsgi(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Result<Called, Outcome> {
     let pid = std::process::id();
     let note = |what: &str| {
         let msg = format!("mod_wsgi (pid={pid}, process='{}', application='{}'): {what}", info.process_group, info.application_group);
@@ -193,7 +222,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
                 context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{script}'."));
                 log_exception(py, context, err);
             }
-            return (Outcome::Failed, None);
+            return Err(Outcome::Failed);
         }
     };
     let Ok(app) = module.getattr(info.callable_object) else {
@@ -201,19 +230,24 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
             Level::Error,
             &format!("mod_wsgi (pid={pid}): Target WSGI script '{}' does not contain WSGI application '{}'.", info.script_filename, info.callable_object),
         );
-        return (Outcome::NoApplication, None);
+        return Err(Outcome::NoApplication);
     };
+    match asgi::wanted(py, info.interface, &app, info.application_group) {
+        Ok(false) => {}
+        Ok(true) => return asgi::start(py, info, context, &app).map(Called::Asgi),
+        Err(err) => return Err(failure(py, context, err)),
+    }
     let counts = count_request();
     let environ = match environ(py, info, context, errors, counts) {
         Ok(environ) => environ,
-        Err(err) => return (failure(py, context, err), None),
+        Err(err) => return Err(failure(py, context, err)),
     };
     let (tracked, app) = Tracked::begin(py, context, info, counts.0, &environ, app);
     let result = app.call1((environ, StartResponse::new(context.clone())));
-    let outcome = respond_with(py, context, &tracked, result);
-    log_length_mismatch(context, outcome.0);
+    let (outcome, buffered) = respond_with(py, context, &tracked, result);
+    log_length_mismatch(context, outcome);
     tracked.end(py, context);
-    outcome
+    Ok(Called::Wsgi(outcome, buffered))
 }
 
 /// Sends what the application returned, and closes it.

@@ -1,0 +1,240 @@
+//! ASGI applications in daemon process groups: `interface=auto` sees a coroutine callable and
+//! serves it as ASGI 3.0 from the group's event loop. A plain ASGI callable (Debian's Python)
+//! gets the HTTP scope (path decoded, raw_path, query string as bytes, root_path the mount
+//! point, headers lower-cased in order, client, server, lifespan state),
+//! streamed request bodies (8 MiB) and streamed responses (20 MiB); exceptions before and
+//! after the response start, a callable that never starts a response and an invalid header
+//! end as WSGI ones do; request-timeout cancels the task and answers 504; lifespan startup
+//! runs before the first request and shutdown when the daemon stops; in embedded mode an
+//! ASGI callable is a 500 with a line saying to add process-group=. Starlette, installed from
+//! PyPI into a venv used with python-home=, serves its hello world (needs network access to
+//! PyPI; the venv is kept in /tmp between runs).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use support::{Server, md5_hex, parse_kv, py_str, server};
+
+/// The plain app in group `plain` (request-timeout=3) at /plain, and embedded at /embedded.
+fn plain_server() -> Server {
+    server()
+        .app("asgi_plain.py")
+        .config(
+            "WSGIDaemonProcess plain threads=5 request-timeout=3 graceful-timeout=5\n\
+             WSGIScriptAlias /plain @DIR@/asgi_plain.py process-group=plain application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /embedded @DIR@/asgi_plain.py\n",
+        )
+        .start()
+}
+
+fn kv(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> BTreeMap<String, String> {
+    let r = s.request(method, path, headers, body);
+    assert_eq!(r.status, 200, "{method} {path}: {}\n{}", r.text(), s.error_log());
+    parse_kv(&r.text())
+}
+
+#[test]
+fn the_http_scope_is_as_the_spec_gives_it() {
+    let s = plain_server();
+    let got = kv(&s, "GET", "/plain/scope/caf%C3%A9%20x?a=1&b=%C3%A9&a=2", &[("X-Dup", "one"), ("x-dup", "two"), ("X-Other", "o")], b"");
+    assert_eq!(got["type"], "'http'");
+    assert_eq!(got["asgi"], "{'version': '3.0', 'spec_version': '2.4'}");
+    assert_eq!(got["http_version"], "'1.1'");
+    assert_eq!(got["method"], "'GET'");
+    assert_eq!(got["scheme"], "'http'");
+    assert_eq!(got["root_path"], "'/plain'");
+    assert_eq!(got["path"], py_str("/plain/scope/café x"));
+    assert_eq!(got["raw_path"], "b'/plain/scope/caf%C3%A9%20x'");
+    assert_eq!(got["query_string"], "b'a=1&b=%C3%A9&a=2'");
+    // Lower-cased, in the order sent. httpd itself joins a repeated request header into one
+    // line (as every module, mod_proxy included, then sees it).
+    let headers = &got["headers"];
+    assert_eq!(headers, &format!("[(b'host', b'127.0.0.1:{}'), (b'connection', b'close'), (b'x-dup', b'one, two'), (b'x-other', b'o')]", s.port()));
+    assert!(got["client"].starts_with("('127.0.0.1', "), "{}", got["client"]);
+    assert_eq!(got["server"], format!("('127.0.0.1', {})", s.port()));
+    // Copied from what lifespan startup set.
+    assert_eq!(got["state"], "{'greeting': 'hello from startup'}");
+    assert_eq!(got["body_length"], "0");
+    // A process of its own, not the Apache child.
+    let pid: u32 = got["pid"].parse().unwrap();
+    assert!(support::children_of(s.parent_pid()).iter().all(|&child| child != pid), "{pid}");
+
+    // POST: the body, in pieces of at most 64 KiB.
+    let body = support::pseudo_random_bytes(200_000, 3);
+    let got = kv(&s, "POST", "/plain/scope?x=y", &[("Content-Type", "application/octet-stream")], &body);
+    assert_eq!(got["method"], "'POST'");
+    assert_eq!(got["query_string"], "b'x=y'");
+    assert_eq!(got["body_length"], "200000");
+    assert_eq!(got["body_md5"], format!("'{}'", md5_hex(&body)));
+    assert!(got["body_events"].parse::<u32>().unwrap() >= 4, "{got:?}");
+    // After the response: receive() gives http.disconnect.
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("after-response http.disconnect"), "http.disconnect after the response");
+}
+
+#[test]
+fn an_8_mib_upload_and_a_20_mib_streamed_download() {
+    let s = plain_server();
+    let body = support::pseudo_random_bytes(8 << 20, 11);
+    let started = Instant::now();
+    let got = kv(&s, "PUT", "/plain/scope", &[], &body);
+    assert_eq!(got["body_length"], (8 << 20).to_string());
+    assert_eq!(got["body_md5"], format!("'{}'", md5_hex(&body)));
+    eprintln!("8 MiB upload: {:?}", started.elapsed());
+    let started = Instant::now();
+    let r = s.get("/plain/stream?chunks=320");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.body.len(), 320 * 65536);
+    for (i, chunk) in r.body.chunks(65536).enumerate() {
+        assert!(chunk.iter().all(|&b| b == (i % 256) as u8), "chunk {i} has other bytes");
+    }
+    eprintln!("20 MiB download: {:?}", started.elapsed());
+}
+
+#[test]
+fn errors_end_the_response_as_for_wsgi() {
+    let s = plain_server();
+    // Before the start: 500, with the traceback in the error log.
+    assert_eq!(s.get("/plain/raise-before").status, 500);
+    s.expect_log("ValueError: raised before the response start");
+    s.expect_log("Exception occurred processing WSGI script");
+    // After it: the body is cut short (the connection closes before the promised 1000 bytes).
+    let all = s.raw_all(b"GET /plain/raise-after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let text = String::from_utf8_lossy(&all);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("Content-Length: 1000"), "{head}");
+    assert_eq!(body, "partial");
+    s.expect_log("ValueError: raised after the response start");
+    // Returning without starting a response: 500 and a line saying so.
+    assert_eq!(s.get("/plain/no-start").status, 500);
+    s.expect_log("returned without starting a response");
+    // A header WSGI would refuse is refused here too.
+    assert_eq!(s.get("/plain/bad-header").status, 500);
+    s.expect_log("ValueError: space character present in header name");
+    // The process still serves.
+    assert_eq!(s.get("/plain/scope").status, 200);
+}
+
+#[test]
+fn request_timeout_cancels_the_task_with_504() {
+    let s = plain_server();
+    let before = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let started = Instant::now();
+    let r = s.get("/plain/sleep");
+    assert_eq!(r.status, 504, "{}", s.error_log());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2900) && took < Duration::from_secs(10), "{took:?}");
+    s.expect_log("its task is cancelled");
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("cancelled"), "the task seeing CancelledError");
+    // Only the task ended: the same process serves on.
+    assert_eq!(kv(&s, "GET", "/plain/scope", &[], b"")["pid"], before);
+}
+
+#[test]
+fn lifespan_startup_comes_before_the_first_request_and_shutdown_at_the_stop() {
+    let mut s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let pid = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let _ = kv(&s, "GET", "/plain/scope", &[], b"");
+    assert!(s.terminate(Duration::from_secs(15)), "Apache did not stop");
+    let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with("after-response")).map(String::from).collect();
+    assert_eq!(lines, [format!("startup {pid}"), format!("shutdown {pid}")], "{}", s.error_log());
+}
+
+#[test]
+fn embedded_mode_refuses_an_asgi_callable() {
+    let s = plain_server();
+    assert_eq!(s.get("/embedded/scope").status, 500);
+    s.expect_log("is an ASGI application, which runs only in daemon mode: add process-group=");
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starlette from PyPI
+
+const PYTHON: &str = "/usr/bin/python3";
+/// Bumped when the requirements change, so a kept venv is made again.
+const VENV: &str = "/tmp/mod_wsgi-rs-test-asgi-venv-1";
+const REQUIREMENTS: &[&str] = &["starlette==0.41.3"];
+
+/// A venv (Debian's Python) with Starlette, made once and kept: `VENV/ready` marks it complete.
+fn venv() -> &'static Path {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let venv = PathBuf::from(VENV);
+        if venv.join("ready").exists() {
+            return venv;
+        }
+        let building = PathBuf::from(format!("{VENV}.{}", std::process::id()));
+        let _ = fs::remove_dir_all(&building);
+        let run = |what: &str, cmd: &mut Command| {
+            let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed (this test needs python3-venv and network access to PyPI):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run("python3 -m venv", Command::new(PYTHON).args(["-m", "venv"]).arg(&building));
+        run(
+            "pip install",
+            Command::new(building.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(REQUIREMENTS)
+                .env_remove("PYTHONPATH")
+                .env_remove("PYTHONHOME")
+                .env_remove("VIRTUAL_ENV"),
+        );
+        // Apache's children (www-data) read it.
+        run("chmod", Command::new("chmod").args(["-R", "a+rX"]).arg(&building));
+        fs::write(building.join("ready"), b"").unwrap();
+        // Another test process may have made it meanwhile: either copy does.
+        if fs::rename(&building, &venv).is_err() {
+            let _ = fs::remove_dir_all(&building);
+        }
+        venv
+    })
+}
+
+const STARLETTE_APP: &str = r#"
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+async def hello(request):
+    return PlainTextResponse("Hello, world! " + request.url.path + " " + request.query_params.get("q", ""))
+
+application = Starlette(routes=[Route("/hello", hello)])
+"#;
+
+#[test]
+fn starlette_hello_world_from_a_venv() {
+    let venv = venv();
+    let s = server()
+        .file("star.py", STARLETTE_APP.as_bytes())
+        .config(&format!(
+            "WSGIDaemonProcess star threads=5 python-home={}\n\
+             WSGIScriptAlias /star @DIR@/star.py process-group=star application-group=%{{GLOBAL}}\n",
+            venv.display()
+        ))
+        .start();
+    let r = s.get("/star/hello?q=%C3%A9t%C3%A9");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), "Hello, world! /star/hello été");
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(s.get("/star/missing").status, 404);
+}
