@@ -21,15 +21,43 @@ use std::time::{Duration, Instant};
 use support::{Server, md5_hex, parse_kv, py_str, server};
 
 /// The plain app in group `plain` (request-timeout=3) at /plain, and embedded at /embedded.
+/// Group `other` serves /failing (its lifespan startup fails) and /reload (a script the test
+/// rewrites), each in an interpreter of its own.
 fn plain_server() -> Server {
     server()
         .app("asgi_plain.py")
+        .file("failing.py", FAILING_APP.as_bytes())
+        .file("reload.py", &reload_app("one"))
         .config(
             "WSGIDaemonProcess plain threads=5 request-timeout=3 graceful-timeout=5\n\
              WSGIScriptAlias /plain @DIR@/asgi_plain.py process-group=plain application-group=%{GLOBAL}\n\
-             WSGIScriptAlias /embedded @DIR@/asgi_plain.py\n",
+             WSGIScriptAlias /embedded @DIR@/asgi_plain.py\n\
+             WSGIDaemonProcess other threads=2\n\
+             WSGIScriptAlias /failing @DIR@/failing.py process-group=other\n\
+             WSGIScriptAlias /reload @DIR@/reload.py process-group=other\n",
         )
         .start()
+}
+
+const FAILING_APP: &str = r#"
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database today"})
+        return
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"served"})
+"#;
+
+/// An ASGI app that answers `version` and the pid serving it.
+fn reload_app(version: &str) -> Vec<u8> {
+    format!(
+        "import os\n\
+         async def application(scope, receive, send):\n\
+         \x20   await send({{'type': 'http.response.start', 'status': 200}})\n\
+         \x20   await send({{'type': 'http.response.body', 'body': b'{version} %d' % os.getpid()}})\n"
+    )
+    .into_bytes()
 }
 
 fn kv(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> BTreeMap<String, String> {
@@ -140,11 +168,41 @@ fn request_timeout_cancels_the_task_with_504() {
 fn lifespan_startup_comes_before_the_first_request_and_shutdown_at_the_stop() {
     let mut s = plain_server();
     let log = s.var_dir().join("lifespan.log");
+    // The script names both its groups, so it is loaded, and its startup run, as the daemon
+    // process starts, before any request.
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().starts_with("startup "), "lifespan startup before any request");
     let pid = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
     let _ = kv(&s, "GET", "/plain/scope", &[], b"");
     assert!(s.terminate(Duration::from_secs(15)), "Apache did not stop");
     let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with("after-response")).map(String::from).collect();
     assert_eq!(lines, [format!("startup {pid}"), format!("shutdown {pid}")], "{}", s.error_log());
+}
+
+#[test]
+fn a_failed_lifespan_startup_is_a_500_with_its_message() {
+    let s = plain_server();
+    let r = s.get("/failing/");
+    assert_eq!(r.status, 500, "{}", r.text());
+    s.expect_log("ASGI lifespan startup failed for '");
+    s.expect_log("failing.py': no database today");
+}
+
+#[test]
+fn a_changed_script_is_served_by_a_fresh_process() {
+    let s = plain_server();
+    let first = s.get("/reload/");
+    assert_eq!(first.status, 200, "{}", s.error_log());
+    let (version, pid) = first.text().split_once(' ').map(|(v, p)| (v.to_owned(), p.to_owned())).unwrap();
+    assert_eq!(version, "one");
+    let script = s.dir().join("reload.py");
+    support::write_file(&script, &reload_app("two"));
+    // A different mtime even within the file system's timestamp granularity.
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    fs::File::options().write(true).open(&script).unwrap().set_modified(later).unwrap();
+    let second = s.get("/reload/");
+    assert_eq!(second.status, 200, "{}", s.error_log());
+    let text = second.text();
+    assert!(text.starts_with("two ") && !text.ends_with(&format!(" {pid}")), "{text} (was {pid})");
 }
 
 #[test]

@@ -180,6 +180,17 @@ fn response_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)
     Ok(out)
 }
 
+/// Runs the lifespan startup of `app` when it is an ASGI application (at
+/// process start, for a preloaded script); a failure is logged here and
+/// again by the first request, which tries once more.
+pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, group: &str, interface: Interface) {
+    let pid = std::process::id();
+    let started = wanted(py, interface, app, group).and_then(|asgi| if asgi { helper(py, group)?.call_method1("app_state", (app, script, STARTUP_WAIT)).map(drop) } else { Ok(()) });
+    if let Err(err) = started {
+        super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {}", err.value(py)));
+    }
+}
+
 /// Starts the request's task on the loop, after the application's lifespan
 /// startup; Err is how the request ends instead.
 pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<Running, Outcome> {

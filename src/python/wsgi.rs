@@ -144,15 +144,25 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
 }
 
 /// Loads the script at `path` into the interpreter of `application_group`
-/// ahead of any request; failures are logged with their traceback.
-pub fn preload(path: &str, application_group: &str, process_group: &str) {
+/// ahead of any request; failures are logged with their traceback. In a
+/// daemon process (`process_group` not ""), an ASGI `callable` (as
+/// `interface` decides) gets its lifespan startup now, before requests.
+pub fn preload(path: &str, application_group: &str, process_group: &str, callable: &str, interface: crate::config::Interface) {
     let mtime = script::mtime(path);
     let pid = std::process::id();
     application_groups::with_group(application_group, |py| {
         let note = |what: &str| super::server_log(Level::Info, &format!("mod_wsgi (pid={pid}, process='{process_group}', application='{application_group}'): {what}"));
-        if let Err(LoadError::Failed(err)) = script::load(py, path, mtime, true, note) {
-            super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."));
-            err.display(py);
+        match script::load(py, path, mtime, true, note) {
+            Err(LoadError::Failed(err)) => {
+                super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."));
+                err.display(py);
+            }
+            Ok(module) if !process_group.is_empty() => {
+                if let Ok(app) = module.getattr(callable) {
+                    asgi::start_lifespan(py, &app, path, application_group, interface);
+                }
+            }
+            Ok(_) => {}
         }
     });
 }
