@@ -1,14 +1,17 @@
 //! ASGI applications in daemon process groups: `interface=auto` sees a coroutine callable and
 //! serves it as ASGI 3.0 from the group's event loop. A plain ASGI callable (Debian's Python)
 //! gets the HTTP scope (path decoded, raw_path, query string as bytes, root_path the mount
-//! point, headers lower-cased in order, client, server, lifespan state),
-//! streamed request bodies (8 MiB) and streamed responses (20 MiB); exceptions before and
-//! after the response start, a callable that never starts a response and an invalid header
-//! end as WSGI ones do; request-timeout cancels the task and answers 504; lifespan startup
-//! runs before the first request and shutdown when the daemon stops; in embedded mode an
-//! ASGI callable is a 500 with a line saying to add process-group=. Starlette, installed from
-//! PyPI into a venv used with python-home=, serves its hello world (needs network access to
-//! PyPI; the venv is kept in /tmp between runs).
+//! point, headers lower-cased in order, client, server, lifespan state), streamed request
+//! bodies (8 MiB) and streamed responses (20 MiB); a server-sent-events stream whose client
+//! leaves sees its send() fail and http.disconnect; http.response.pathsend hands the file to
+//! Apache (which answers Range from it); exceptions before and after the response start, a
+//! callable that never starts a response and an invalid header end as WSGI ones do;
+//! request-timeout cancels the task and answers 504; lifespan startup runs as the daemon
+//! starts (a preloaded script) and shutdown when it stops; a failed startup is a 500 with
+//! its message; a changed script is served by a fresh process; in embedded mode an ASGI
+//! callable is a 500 with a line saying to add process-group=. Starlette and FastAPI,
+//! installed from PyPI into a venv used with python-home=, serve their apps (needs network
+//! access to PyPI once: the venv is kept in /tmp between runs).
 
 mod support;
 
@@ -125,6 +128,39 @@ fn an_8_mib_upload_and_a_20_mib_streamed_download() {
 }
 
 #[test]
+fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let mut stream = s.stream("/plain/events");
+    assert_eq!(stream.head.status, 200);
+    assert_eq!(stream.head.header("Content-Type"), Some("text/event-stream"));
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("data: 3\n\n") {
+        got.extend(stream.next_chunk().expect("more events"));
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("data: 0\n\ndata: 1\n\n"), "{got:?}");
+    stream.disconnect();
+    // The next send raises OSError, and the waiting receive() gets http.disconnect.
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("events-ended"), "the send after the client left failing");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("watch http.disconnect"), "http.disconnect");
+}
+
+#[test]
+fn pathsend_hands_the_file_to_apache() {
+    let s = plain_server();
+    let data = support::pseudo_random_bytes(3 << 20, 9);
+    support::write_file(&s.dir().join("data.bin"), &data);
+    let r = s.get("/plain/file");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.header("Content-Length"), Some(&*data.len().to_string()));
+    assert!(r.body == data, "the file's bytes differ");
+    // Apache answers a Range request from the file, as for wsgi.file_wrapper.
+    let r = s.request("GET", "/plain/file", &[("Range", "bytes=10-19")], b"");
+    assert_eq!(r.status, 206, "{}", s.error_log());
+    assert_eq!(r.body, &data[10..20]);
+}
+
+#[test]
 fn errors_end_the_response_as_for_wsgi() {
     let s = plain_server();
     // Before the start: 500, with the traceback in the error log.
@@ -225,10 +261,10 @@ fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
 
 const PYTHON: &str = "/usr/bin/python3";
 /// Bumped when the requirements change, so a kept venv is made again.
-const VENV: &str = "/tmp/mod_wsgi-rs-test-asgi-venv-1";
-const REQUIREMENTS: &[&str] = &["starlette==0.41.3"];
+const VENV: &str = "/tmp/mod_wsgi-rs-test-asgi-venv-2";
+const REQUIREMENTS: &[&str] = &["starlette==0.41.3", "fastapi==0.115.6"];
 
-/// A venv (Debian's Python) with Starlette, made once and kept: `VENV/ready` marks it complete.
+/// A venv (Debian's Python) with Starlette and FastAPI, made once and kept: `VENV/ready` marks it complete.
 fn venv() -> &'static Path {
     static MADE: OnceLock<PathBuf> = OnceLock::new();
     MADE.get_or_init(|| {
@@ -269,24 +305,51 @@ fn venv() -> &'static Path {
 }
 
 const STARLETTE_APP: &str = r#"
+import os
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
+from starlette.responses import FileResponse, PlainTextResponse
 from starlette.routing import Route
 
 async def hello(request):
     return PlainTextResponse("Hello, world! " + request.url.path + " " + request.query_params.get("q", ""))
 
-application = Starlette(routes=[Route("/hello", hello)])
+async def file(request):
+    return FileResponse(os.path.join(os.path.dirname(__file__), "data.bin"))
+
+application = Starlette(routes=[Route("/hello", hello), Route("/file", file)])
+"#;
+
+const FASTAPI_APP: &str = r#"
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+application = FastAPI()
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+@application.get("/items/{item_id}")
+async def read_item(item_id: int, q: str = ""):
+    return {"item_id": item_id, "q": q}
+
+@application.post("/items")
+async def create_item(item: Item):
+    return {"name": item.name.upper(), "price": item.price * 2}
 "#;
 
 #[test]
-fn starlette_hello_world_from_a_venv() {
+fn starlette_and_fastapi_from_a_venv() {
     let venv = venv();
+    let data = support::pseudo_random_bytes(3 << 20, 5);
     let s = server()
         .file("star.py", STARLETTE_APP.as_bytes())
+        .file("fast.py", FASTAPI_APP.as_bytes())
+        .file("data.bin", &data)
         .config(&format!(
             "WSGIDaemonProcess star threads=5 python-home={}\n\
-             WSGIScriptAlias /star @DIR@/star.py process-group=star application-group=%{{GLOBAL}}\n",
+             WSGIScriptAlias /star @DIR@/star.py process-group=star application-group=%{{GLOBAL}}\n\
+             WSGIScriptAlias /fast @DIR@/fast.py process-group=star application-group=%{{GLOBAL}}\n",
             venv.display()
         ))
         .start();
@@ -295,4 +358,21 @@ fn starlette_hello_world_from_a_venv() {
     assert_eq!(r.text(), "Hello, world! /star/hello été");
     assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
     assert_eq!(s.get("/star/missing").status, 404);
+    // FileResponse (this Starlette streams the file, and answers Range itself).
+    let r = s.get("/star/file");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.header("Content-Length"), Some(&*data.len().to_string()));
+    assert!(r.body == data, "the file's bytes differ");
+    let r = s.request("GET", "/star/file", &[("Range", "bytes=10-19")], b"");
+    assert_eq!(r.status, 206, "{}", s.error_log());
+    assert_eq!(r.body, &data[10..20]);
+
+    let r = s.get("/fast/items/42?q=x%20y");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), r#"{"item_id":42,"q":"x y"}"#);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_eq!(s.get("/fast/items/forty-two").status, 422);
+    let r = s.request("POST", "/fast/items", &[("Content-Type", "application/json")], br#"{"name": "widget", "price": 2.5}"#);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), r#"{"name":"WIDGET","price":5.0}"#);
 }

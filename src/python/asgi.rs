@@ -107,6 +107,8 @@ enum Message {
     Receive(Py<PyAny>),
     Start { status: u16, headers: Vec<(String, String)>, future: Py<PyAny> },
     Body { data: Vec<u8>, more: bool, future: Py<PyAny> },
+    /// The http.response.pathsend extension: the file is the whole body.
+    PathSend { path: std::path::PathBuf, future: Py<PyAny> },
     /// The task ended: with the exception it raised, if any.
     Done(Option<Py<PyAny>>),
 }
@@ -150,6 +152,13 @@ impl Channel {
                     None => false,
                 };
                 Message::Body { data, more, future: future.unbind() }
+            }
+            "http.response.pathsend" => {
+                let path: std::path::PathBuf = message.get_item("path")?.ok_or_else(|| PyValueError::new_err("http.response.pathsend has no 'path'"))?.extract()?;
+                if !path.is_absolute() {
+                    return Err(PyValueError::new_err(format!("http.response.pathsend 'path' must be absolute, not {}", path.display())));
+                }
+                Message::PathSend { path, future: future.unbind() }
             }
             other => return Err(PyRuntimeError::new_err(format!("Unexpected ASGI message '{other}' sent."))),
         };
@@ -268,6 +277,9 @@ fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<'py, PyAny>
     let port = |name: &[u8]| std::str::from_utf8(var(name)).ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
     scope.set_item("client", (PyString::new(py, &String::from_utf8_lossy(var(b"REMOTE_ADDR"))), port(b"REMOTE_PORT")))?;
     scope.set_item("server", (info.listener_host, info.listener_port))?;
+    let extensions = PyDict::new(py);
+    extensions.set_item("http.response.pathsend", PyDict::new(py))?;
+    scope.set_item("extensions", extensions)?;
     if !state.is_none() {
         // A shallow copy per request, as the spec asks.
         scope.set_item("state", state.call_method0("copy")?)?;
@@ -383,6 +395,43 @@ fn handle(group: &str, context: &Arc<RequestContext>, running: &Running, progres
             });
             None
         }
+        Message::PathSend { path, future } => {
+            let problem = if !progress.started || progress.complete || progress.gone {
+                Some(PyRuntimeError::new_err("Unexpected ASGI message 'http.response.pathsend' sent, outside a started response."))
+            } else {
+                let head = progress.head.take();
+                let sent = send_path(context, head.as_ref(), &path);
+                progress.head_sent |= head.is_some();
+                match sent {
+                    Ok(()) => {
+                        progress.complete = true;
+                        None
+                    }
+                    // Nothing went out: the task hears why.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound || err.kind() == std::io::ErrorKind::PermissionDenied => {
+                        progress.head = head;
+                        progress.head_sent = false;
+                        Some(PyOSError::new_err(format!("http.response.pathsend cannot open {}: {err}", path.display())))
+                    }
+                    Err(err) => {
+                        context.log(Level::Debug, &format!("mod_wsgi (pid={}): Apache/mod_wsgi failed to write response data: {err}", std::process::id()));
+                        progress.gone = true;
+                        Some(gone())
+                    }
+                }
+            };
+            let disconnect = if progress.complete || progress.gone { progress.waiting.take() } else { None };
+            application_groups::with_group(group, |py| {
+                match problem {
+                    Some(problem) => resolve(py, running, future, problem.value(py)),
+                    None => resolve(py, running, future, &py.None().into_bound(py)),
+                }
+                if let Some(waiting) = disconnect {
+                    resolve_disconnect(py, running, waiting);
+                }
+            });
+            None
+        }
         Message::Body { data, more, future } => {
             let problem = if !progress.started {
                 Some(PyRuntimeError::new_err("Unexpected ASGI message 'http.response.body' sent, before 'http.response.start'."))
@@ -452,6 +501,32 @@ fn handle(group: &str, context: &Arc<RequestContext>, running: &Running, progres
             }
         })),
     }
+}
+
+/// Sends the file at `path` as the whole body, after `head` (with a
+/// Content-Length added when it has none), as wsgi.file_wrapper sends a
+/// file: the descriptor goes to the Apache child, not its bytes. Fails
+/// before anything is sent when the file cannot be opened.
+fn send_path(context: &RequestContext, head: Option<&(u16, Vec<(String, String)>)>, path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    with_io(context, |io| {
+        let mut len = size;
+        if let Some((status, headers)) = head {
+            let declared = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-length")).and_then(|(_, value)| super::parse_content_length(value));
+            let mut headers = headers.clone();
+            match declared {
+                Some(declared) => len = len.min(declared),
+                None => headers.push(("Content-Length".into(), size.to_string())),
+            }
+            io.send_headers(*status, &status.to_string(), &headers)?;
+        }
+        if len > 0 {
+            io.send_file(file.as_fd(), 0, len)?;
+        }
+        io.finish()
+    })
 }
 
 fn request_event<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {

@@ -67,6 +67,28 @@ async def application(scope, receive, send):
         for i in range(chunks):
             await send({"type": "http.response.body", "body": bytes([i % 256]) * 65536, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/events":
+        # Server-sent events until the client goes: a receive() waits for http.disconnect
+        # meanwhile, as SSE libraries do.
+        async def watch():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            note("watch http.disconnect")
+        watcher = asyncio.ensure_future(watch())
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        n = 0
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"data: %d\n\n" % n, "more_body": True})
+                n += 1
+                await asyncio.sleep(0.05)
+        except OSError as exc:
+            note("events-ended %s" % type(exc).__name__)
+        await asyncio.wait_for(watcher, 5)
+    elif path == "/file":
+        assert "http.response.pathsend" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": os.path.join(os.path.dirname(__file__), "data.bin")})
     elif path == "/raise-before":
         raise ValueError("raised before the response start")
     elif path == "/raise-after":
