@@ -161,6 +161,42 @@ fn pathsend_hands_the_file_to_apache() {
 }
 
 #[test]
+fn a_hundred_event_streams_on_five_threads() {
+    // Apache's own workers are the limit, as with mod_proxy: enough of them for 100 streams.
+    let s = server()
+        .app("asgi_plain.py")
+        .workers(2, 64)
+        .config(
+            "WSGIDaemonProcess streams threads=5\n\
+             WSGIScriptAlias /streams @DIR@/asgi_plain.py process-group=streams application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let log = s.var_dir().join("lifespan.log");
+    let count = |what: &str| fs::read_to_string(&log).unwrap_or_default().matches(what).count();
+    // Each stream's head comes with its first event, while the 5 workers are free for the next.
+    let started = Instant::now();
+    let mut streams: Vec<_> = (0..100).map(|_| s.stream("/streams/events")).collect();
+    for stream in &mut streams {
+        assert_eq!(stream.head.status, 200);
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("data: 2\n\n") {
+            got.extend(stream.next_chunk().expect("more events"));
+        }
+    }
+    eprintln!("100 streams open, 3 events each: {:?}", started.elapsed());
+    assert_eq!(count("watch http.disconnect"), 0);
+    let closed = Instant::now();
+    for stream in streams {
+        stream.disconnect();
+    }
+    // Each task sees the client gone at its next event (every 50 ms).
+    wait_for(|| count("watch http.disconnect") == 100, "http.disconnect for each of 100 streams");
+    assert!(closed.elapsed() < Duration::from_secs(2), "{:?}", closed.elapsed());
+    // And the workers serve on.
+    assert_eq!(s.get("/streams/scope").status, 200);
+}
+
+#[test]
 fn errors_end_the_response_as_for_wsgi() {
     let s = plain_server();
     // Before the start: 500, with the traceback in the error log.

@@ -11,10 +11,10 @@
 //! daemon's reactor.
 
 use std::ffi::CString;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -96,7 +96,7 @@ pub fn stop_all(timeout: Duration) {
 }
 
 /// A request's task, started on the loop, and the relay it talks through.
-pub struct Running {
+struct Running {
     relay: Receiver<Message>,
     task: Py<PyAny>,
     helper: Py<PyModule>,
@@ -117,6 +117,17 @@ enum Message {
 #[pyclass(frozen, module = "mod_wsgi")]
 struct Channel {
     relay: Sender<Message>,
+    wake: Arc<OnceLock<Waker>>,
+}
+
+impl Channel {
+    fn pass(&self, message: Message) -> PyResult<()> {
+        self.relay.send(message).map_err(|_| gone())?;
+        if let Some(wake) = self.wake.get() {
+            wake();
+        }
+        Ok(())
+    }
 }
 
 fn gone() -> PyErr {
@@ -126,7 +137,7 @@ fn gone() -> PyErr {
 #[pymethods]
 impl Channel {
     fn receive(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
-        self.relay.send(Message::Receive(future.unbind())).map_err(|_| gone())
+        self.pass(Message::Receive(future.unbind()))
     }
 
     fn send(&self, message: &Bound<'_, PyAny>, future: Bound<'_, PyAny>) -> PyResult<()> {
@@ -162,12 +173,12 @@ impl Channel {
             }
             other => return Err(PyRuntimeError::new_err(format!("Unexpected ASGI message '{other}' sent."))),
         };
-        self.relay.send(message).map_err(|_| gone())
+        self.pass(message)
     }
 
     #[pyo3(signature = (exception=None))]
     fn done(&self, exception: Option<Bound<'_, PyAny>>) {
-        let _ = self.relay.send(Message::Done(exception.map(Bound::unbind)));
+        let _ = self.pass(Message::Done(exception.map(Bound::unbind)));
     }
 }
 
@@ -202,7 +213,7 @@ pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, grou
 
 /// Starts the request's task on the loop, after the application's lifespan
 /// startup; Err is how the request ends instead.
-pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<Running, Outcome> {
+pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<AsgiRequest, Outcome> {
     let pid = std::process::id();
     if info.daemon.is_none() {
         context.log(
@@ -230,16 +241,30 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
             return Err(Outcome::Failed);
         }
     };
+    let wake = Arc::new(OnceLock::new());
     let started = (|| -> PyResult<Running> {
         let scope = scope(py, info, &state)?;
         let (sender, relay) = crossbeam_channel::unbounded();
-        let channel = Bound::new(py, Channel { relay: sender })?;
+        let channel = Bound::new(py, Channel { relay: sender, wake: wake.clone() })?;
         let task = helper.call_method1("submit", (app, scope, channel))?;
         Ok(Running { relay, task: task.unbind(), helper: helper.clone().unbind() })
     })();
-    started.map_err(|err| {
+    let running = started.map_err(|err| {
         log_exception(py, context, err);
         Outcome::Failed
+    })?;
+    if let Some(io) = context.io.lock().as_mut() {
+        // It ends itself at its deadline, not the process.
+        io.untimed();
+    }
+    Ok(AsgiRequest {
+        running: Some(running),
+        progress: Progress::default(),
+        context: context.clone(),
+        group: info.application_group.to_owned(),
+        timeout: info.request_timeout,
+        deadline: (!info.request_timeout.is_zero()).then(|| Instant::now() + info.request_timeout),
+        wake,
     })
 }
 
@@ -306,47 +331,103 @@ struct Progress {
     waiting: Option<Py<PyAny>>,
 }
 
-/// Relays the task's receive() and send() until it ends (or request-timeout
-/// passes: the task is then cancelled), doing the I/O with the GIL released.
-pub fn relay(info: &RequestInfo<'_>, context: &Arc<RequestContext>, running: Running) -> Outcome {
-    let group = info.application_group;
-    let deadline = (!info.request_timeout.is_zero()).then(|| Instant::now() + info.request_timeout);
-    let mut progress = Progress::default();
-    if let Some(io) = context.io.lock().as_mut() {
-        // Its own deadline (below) ends this request, not the process's.
-        io.untimed();
+/// Called when the task has sent something to relay.
+type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// An ASGI request whose task runs on the loop: what relays its receive()
+/// and send(), doing the I/O with the GIL released. Whoever holds it calls
+/// `pump` when woken (see `on_message`), or `run_to_end`, then `finish`.
+pub struct AsgiRequest {
+    /// Released, in its interpreter, by `finish`.
+    running: Option<Running>,
+    progress: Progress,
+    context: Arc<RequestContext>,
+    group: String,
+    timeout: Duration,
+    deadline: Option<Instant>,
+    wake: Arc<OnceLock<Waker>>,
+}
+
+impl AsgiRequest {
+    /// Has `wake` called whenever the task sends something (and once now,
+    /// for what it sent already).
+    pub fn on_message(&self, wake: impl Fn() + Send + Sync + 'static) {
+        if self.wake.set(Box::new(wake)).is_ok()
+            && let Some(wake) = self.wake.get()
+        {
+            wake();
+        }
     }
-    let outcome = loop {
-        let message = match deadline {
-            Some(deadline) => running.relay.recv_deadline(deadline),
-            None => running.relay.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => {
-                context.log(
-                    Level::Error,
-                    &format!("mod_wsgi (pid={}): Request timeout of {:?} expired for ASGI application '{}', its task is cancelled.", std::process::id(), info.request_timeout, info.script_filename),
-                );
-                application_groups::with_group(group, |py| {
-                    let _ = running.task.bind(py).call_method0("cancel");
-                });
-                break if progress.head_sent { Outcome::Aborted } else { Outcome::TimedOut };
+
+    /// When request-timeout= ends it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Relays what the task has sent so far, without waiting for more;
+    /// Some once the request is over.
+    pub fn pump(&mut self) -> Option<Outcome> {
+        let running = self.running.as_ref()?;
+        loop {
+            let message = match running.relay.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => return Some(Outcome::Failed),
+            };
+            if let Some(outcome) = handle(&self.group, &self.context, running, &mut self.progress, message) {
+                return Some(outcome);
             }
-            Err(RecvTimeoutError::Disconnected) => break Outcome::Failed,
-        };
-        if let Some(outcome) = handle(group, context, &running, &mut progress, message) {
-            break outcome;
         }
-    };
-    // Python objects are released in their own interpreter.
-    application_groups::with_group(group, |_py| {
-        if let Some(waiting) = progress.waiting.take() {
-            resolve_disconnect(_py, &running, waiting);
+    }
+
+    /// Relays until the request is over, waiting for the task meanwhile.
+    pub fn run_to_end(&mut self) -> Outcome {
+        let Some(running) = self.running.as_ref() else { return Outcome::Failed };
+        loop {
+            let message = match self.deadline {
+                Some(deadline) => running.relay.recv_deadline(deadline),
+                None => running.relay.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => return self.expire(),
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Failed,
+            };
+            if let Some(outcome) = handle(&self.group, &self.context, running, &mut self.progress, message) {
+                return outcome;
+            }
         }
-        drop(running);
-    });
-    outcome
+    }
+
+    /// request-timeout= has passed: the task is cancelled, and the client
+    /// gets 504 unless the response has begun.
+    pub fn expire(&mut self) -> Outcome {
+        self.context.log(
+            Level::Error,
+            &format!("mod_wsgi (pid={}): Request timeout of {:?} expired for ASGI application '{}', its task is cancelled.", std::process::id(), self.timeout, self.context.script),
+        );
+        if let Some(running) = &self.running {
+            application_groups::with_group(&self.group, |py| {
+                let _ = running.task.bind(py).call_method0("cancel");
+            });
+        }
+        if self.progress.head_sent { Outcome::Aborted } else { Outcome::TimedOut }
+    }
+
+    /// Ends the request: a waiting receive() gets http.disconnect, the
+    /// task's objects are released in their interpreter, and what the task
+    /// sends from now on raises.
+    pub fn finish(mut self) {
+        let waiting = self.progress.waiting.take();
+        let running = self.running.take();
+        application_groups::with_group(&self.group, |py| {
+            if let (Some(waiting), Some(running)) = (waiting, &running) {
+                resolve_disconnect(py, running, waiting);
+            }
+            drop(running);
+        });
+        self.context.close();
+    }
 }
 
 /// Acts on one message; Some when the request is over.

@@ -112,8 +112,28 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// How a request run by `run_detachable` stands.
+pub enum Ran {
+    Done(Outcome),
+    /// An ASGI application's task runs on: its I/O is to be relayed.
+    Asgi(asgi::AsgiRequest),
+}
+
 /// Runs one request through the application named by `info`.
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
+    match run_detachable(info, io) {
+        Ran::Done(outcome) => outcome,
+        Ran::Asgi(mut request) => {
+            let outcome = request.run_to_end();
+            request.finish();
+            outcome
+        }
+    }
+}
+
+/// Runs one request; an ASGI one is returned running, for the caller to
+/// relay (so that the thread need not wait for it).
+pub fn run_detachable(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Ran {
     let context = RequestContext::new(io, info.script_filename.to_owned());
     let _current = Current::enter(&context);
     let called = application_groups::with_group(info.application_group, |py| {
@@ -130,17 +150,16 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
             }
         }
     });
-    let outcome = match called {
+    match called {
         Called::Wsgi(outcome, buffered) => {
             if let Some(buffered) = buffered {
                 buffered.send(&context);
             }
-            outcome
+            context.close();
+            Ran::Done(outcome)
         }
-        Called::Asgi(running) => asgi::relay(info, &context, running),
-    };
-    context.close();
-    outcome
+        Called::Asgi(request) => Ran::Asgi(request),
+    }
 }
 
 /// Loads the script at `path` into the interpreter of `application_group`
@@ -202,7 +221,7 @@ enum Called {
     /// A WSGI response, done or (small) buffered to send.
     Wsgi(Outcome, Option<Buffered>),
     /// An ASGI application's task, whose I/O is to be relayed.
-    Asgi(asgi::Running),
+    Asgi(asgi::AsgiRequest),
 }
 
 fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Called {
