@@ -3,7 +3,8 @@
 //! gets the HTTP scope (path decoded, raw_path, query string as bytes, root_path the mount
 //! point, headers lower-cased in order, client, server, lifespan state), streamed request
 //! bodies (8 MiB) and streamed responses (20 MiB); a server-sent-events stream whose client
-//! leaves sees its send() fail and http.disconnect; http.response.pathsend hands the file to
+//! leaves sees its send() fail and http.disconnect; 100 event streams stay open on a group
+//! of threads=5, each getting its events, and each sees http.disconnect when its client goes; http.response.pathsend hands the file to
 //! Apache (which answers Range from it); exceptions before and after the response start, a
 //! callable that never starts a response and an invalid header end as WSGI ones do;
 //! request-timeout cancels the task and answers 504; lifespan startup runs as the daemon
