@@ -22,7 +22,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString};
 
 use super::context::RequestContext;
 use super::response::check_header;
-use super::wsgi::{Outcome, RequestInfo, log_exception};
+use super::wsgi::{ClientGone, Outcome, RequestInfo, log_exception};
 use super::{Level, application_groups};
 use crate::config::Interface;
 
@@ -130,8 +130,9 @@ impl Channel {
     }
 }
 
+/// What send() raises once the client has gone (an OSError, as the spec asks).
 fn gone() -> PyErr {
-    PyOSError::new_err("the client connection is closed")
+    ClientGone::new_err("the client connection is closed")
 }
 
 #[pymethods]
@@ -561,7 +562,13 @@ fn handle(group: &str, context: &Arc<RequestContext>, running: &Running, progres
             let script = &context.script;
             match exception {
                 Some(exception) => {
-                    log_exception(py, context, PyErr::from_value(exception.into_bound(py)));
+                    let err = PyErr::from_value(exception.into_bound(py));
+                    if err.is_instance_of::<ClientGone>(py) {
+                        // The client left: nothing to fix in the application.
+                        context.log(Level::Debug, &format!("mod_wsgi (pid={pid}): {}", err.value(py)));
+                    } else {
+                        log_exception(py, context, err);
+                    }
                     if progress.complete {
                         Outcome::Sent
                     } else if progress.head_sent {
