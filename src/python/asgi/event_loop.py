@@ -1,26 +1,16 @@
 # The Python side of ASGI in a daemon process: one event loop per
 # interpreter (application group) on a thread of its own, the task that runs
-# one request, and the lifespan protocol. The request's I/O is done by the
-# daemon worker that took the request (see asgi.rs): `channel` relays each
-# receive() and send() to it, and it resolves the future the call awaits.
+# one request, and the lifespan protocol. A request's I/O is done by the
+# daemon's relay threads (see request.rs): `channel` hands them each
+# receive() and send(), and for those that must wait gives a key, under which
+# the task's future is kept here until `resolve(key, value)` completes it.
 # `_log(level, text)` is set by the module (0 error, 1 warning, 2 info).
 
 import asyncio
-import inspect
 import threading
 import traceback
 
 ERROR, WARNING, INFO = 0, 1, 2
-
-
-def is_asgi(app):
-    """As uvicorn's --interface auto: a coroutine function, or an object
-    whose __call__ is one."""
-    if inspect.iscoroutinefunction(app):
-        return True
-    if inspect.isfunction(app) or inspect.ismethod(app) or inspect.isclass(app):
-        return False
-    return inspect.iscoroutinefunction(getattr(app, "__call__", None))
 
 
 def _log_exception(level, what, exc):
@@ -50,31 +40,43 @@ _lifespans = {}
 _lifespans_lock = threading.Lock()
 
 
-def _settle(future, value):
-    if not future.done():
+# The futures receive() and send() await, by key (used on the loop thread only).
+_futures = {}
+# The running requests' tasks, by request key (to cancel them, and to keep
+# them: the loop holds tasks only weakly). Used on the loop thread only.
+_tasks = {}
+
+
+def _settle(key, value):
+    future = _futures.pop(key, None)
+    if future is not None and not future.done():
         if isinstance(value, BaseException):
             future.set_exception(value)
         else:
             future.set_result(value)
 
 
-def resolve(future, value):
-    """Called by a daemon worker: completes a receive() or send()."""
-    loop.call_soon_threadsafe(_settle, future, value)
+def resolve(key, value):
+    """Called by a relay thread: completes the receive() or send() waiting under `key`."""
+    loop.call_soon_threadsafe(_settle, key, value)
 
 
-async def _call(app, scope, channel):
+async def _call(app, scope, channel, request):
     running = asyncio.get_running_loop()
+    mine = []
 
     async def receive():
-        future = running.create_future()
-        channel.receive(future)
+        key = channel.receive()
+        future = _futures[key] = running.create_future()
+        mine.append(key)
         return await future
 
     async def send(message):
-        future = running.create_future()
-        channel.send(message, future)
-        await future
+        key = channel.send(message)
+        if key is not None:
+            future = _futures[key] = running.create_future()
+            mine.append(key)
+            await future
 
     try:
         await app(scope, receive, send)
@@ -84,11 +86,30 @@ async def _call(app, scope, channel):
         channel.done(exc)
     else:
         channel.done(None)
+    finally:
+        _tasks.pop(request, None)
+        for key in mine:
+            _futures.pop(key, None)
 
 
-def submit(app, scope, channel):
-    """Starts the request's task; returns its concurrent future (to cancel it)."""
-    return asyncio.run_coroutine_threadsafe(_call(app, scope, channel), loop)
+def _start(app, scope, channel, request):
+    _tasks[request] = loop.create_task(_call(app, scope, channel, request))
+
+
+def submit(app, scope, channel, request):
+    """Starts the request's task, kept under `request` until it ends."""
+    loop.call_soon_threadsafe(_start, app, scope, channel, request)
+
+
+def _cancel(request):
+    task = _tasks.get(request)
+    if task is not None:
+        task.cancel()
+
+
+def cancel(request):
+    """Called by a relay thread at request-timeout=."""
+    loop.call_soon_threadsafe(_cancel, request)
 
 
 class Lifespan:
@@ -149,6 +170,10 @@ def app_state(app, name, timeout):
     request; returns the state to copy into request scopes (None without
     lifespan). Raises RuntimeError when startup failed: the next request
     tries again, as a failing WSGI script is loaded again."""
+    entry = _lifespans.get(id(app))
+    if entry is not None and entry[0] is app and entry[2].done() and entry[1].failure is None:
+        # Started already: every request after the first.
+        return entry[1].state if entry[1].supported else None
     with _lifespans_lock:
         entry = _lifespans.get(id(app))
         if entry is None or entry[0] is not app:
