@@ -8,7 +8,8 @@
 //! Apache (which answers Range from it); exceptions before and after the response start, a
 //! callable that never starts a response and an invalid header end as WSGI ones do;
 //! request-timeout cancels the task and answers 504; lifespan startup runs as the daemon
-//! starts (a preloaded script) and shutdown when it stops; a failed startup is a 500 with
+//! starts (a preloaded script) and shutdown when it stops, a stream still open then being
+//! cancelled first; a failed startup is a 500 with
 //! its message; a changed script is served by a fresh process; in embedded mode an ASGI
 //! callable is a 500 with a line saying to add process-group=. Starlette and FastAPI,
 //! installed from PyPI into a venv used with python-home=, serve their apps (needs network
@@ -246,9 +247,34 @@ fn lifespan_startup_comes_before_the_first_request_and_shutdown_at_the_stop() {
     wait_for(|| fs::read_to_string(&log).unwrap_or_default().starts_with("startup "), "lifespan startup before any request");
     let pid = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
     let _ = kv(&s, "GET", "/plain/scope", &[], b"");
+    // A stream that would never end is cancelled as the process stops, before shutdown.
+    let mut stream = s.stream("/plain/events");
+    assert!(stream.next_chunk().is_some());
     assert!(s.terminate(Duration::from_secs(15)), "Apache did not stop");
-    let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with("after-response")).map(String::from).collect();
+    drop(stream);
+    let lines: Vec<String> =
+        fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with("after-response") && !l.starts_with("events-ended") && !l.starts_with("watch")).map(String::from).collect();
     assert_eq!(lines, [format!("startup {pid}"), format!("shutdown {pid}")], "{}", s.error_log());
+}
+
+#[test]
+fn a_stream_open_when_the_script_changes_is_cancelled_before_lifespan_shutdown() {
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let old = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let mut stream = s.stream("/plain/events");
+    assert!(stream.next_chunk().is_some());
+    // A changed script: a fresh process serves the next request; this one stops once
+    // its requests are done, and the stream never is: it is cancelled (within half of
+    // shutdown-timeout), then lifespan shutdown runs.
+    let script = s.dir().join("asgi_plain.py");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    fs::File::options().write(true).open(&script).unwrap().set_modified(later).unwrap();
+    let new = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    assert_ne!(new, old);
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains(&format!("shutdown {old}")), "lifespan shutdown of the old process");
+    s.expect_log("Process stopping with ASGI application");
+    drop(stream);
 }
 
 #[test]

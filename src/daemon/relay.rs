@@ -65,17 +65,36 @@ impl Relays {
         });
     }
 
-    /// A relay thread's life: until `done` (no worker left) and no request left.
-    pub fn run(&self, done: &AtomicBool, finish: &Finish<'_>) {
+    /// A relay thread's life: until `done` (no worker left) and no request
+    /// left. Requests still running `linger` after the workers are done have
+    /// their task cancelled: the process is stopping.
+    pub fn run(&self, done: &AtomicBool, linger: Duration, finish: &Finish<'_>) {
+        let mut done_at = None;
         loop {
             match self.woken.recv_timeout(TICK) {
                 Ok(detached) => self.pump(&detached, finish),
                 Err(_) => {
                     self.expire_due(finish);
-                    if done.load(Ordering::Acquire) && self.live.lock().is_empty() {
-                        return;
+                    if done.load(Ordering::Acquire) {
+                        if self.live.lock().is_empty() {
+                            return;
+                        }
+                        if done_at.get_or_insert_with(Instant::now).elapsed() > linger {
+                            self.stop_all(finish);
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    fn stop_all(&self, finish: &Finish<'_>) {
+        let live: Vec<_> = self.live.lock().clone();
+        for detached in live {
+            let held = detached.held.lock().take();
+            if let Some(mut held) = held {
+                let outcome = held.request.stop();
+                self.end(&detached, held, outcome, finish);
             }
         }
     }

@@ -148,6 +148,9 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
     let workers_done = AtomicBool::new(false);
     let relays = Relays::new();
+    // ASGI requests still running once the workers are done (streams) end
+    // within half of shutdown-timeout, leaving the rest to lifespan shutdown.
+    let linger = group.config.shutdown_timeout / 2;
     let finish = |conn: Conn, token: u64, outcome: Outcome| {
         let reusable = end_exchange(&conn, outcome, &stopping);
         after_exchange(group, &reactor, &served, conn, token, reusable);
@@ -155,7 +158,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     std::thread::scope(|scope| {
         scope.spawn(|| reactor.accept_and_sweep(&workers_done));
         for _ in 0..group.config.threads.max(1) {
-            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || relays.run(&workers_done, &finish));
+            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || relays.run(&workers_done, linger, &finish));
             if let Err(e) = spawned {
                 log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create relay thread in daemon process '{}': {e}", std::process::id(), group.config.name));
             }

@@ -76,8 +76,10 @@ impl Channel {
     }
 
     fn pass(&self, message: Message) -> PyResult<()> {
+        // The head waits for the first body piece anyway: no need to wake anyone for it.
+        let urgent = !matches!(message, Message::Start { .. });
         self.relay.send(message).map_err(|_| gone())?;
-        if let Some(wake) = self.wake.get() {
+        if urgent && let Some(wake) = self.wake.get() {
             wake();
         }
         Ok(())

@@ -70,10 +70,11 @@ impl AsgiRequest {
         AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, progress: Progress::default() }
     }
 
-    /// Has `wake` called whenever the task sends something (and once now,
-    /// for what it sent already).
+    /// Has `wake` called whenever the task sends something that needs
+    /// relaying now (and once now, if it has sent something already).
     pub fn on_message(&self, wake: impl Fn() + Send + Sync + 'static) {
         if self.wake.set(Box::new(wake)).is_ok()
+            && !self.relay.is_empty()
             && let Some(wake) = self.wake.get()
         {
             wake();
@@ -123,10 +124,19 @@ impl AsgiRequest {
     /// request-timeout= has passed: the task is cancelled, and the client
     /// gets 504 unless the response has begun.
     pub fn expire(&mut self) -> Outcome {
-        self.context.log(
-            Level::Error,
-            &format!("mod_wsgi (pid={}): Request timeout of {:?} expired for ASGI application '{}', its task is cancelled.", std::process::id(), self.timeout, self.context.script),
-        );
+        let why = format!("Request timeout of {:?} expired for ASGI application '{}'", self.timeout, self.context.script);
+        self.cancel(Level::Error, &why)
+    }
+
+    /// The process is stopping and the request still runs (a stream that
+    /// would not end): its task is cancelled, so that lifespan shutdown can run.
+    pub fn stop(&mut self) -> Outcome {
+        let why = format!("Process stopping with ASGI application '{}' still running", self.context.script);
+        self.cancel(Level::Info, &why)
+    }
+
+    fn cancel(&mut self, level: Level, why: &str) -> Outcome {
+        self.context.log(level, &format!("mod_wsgi (pid={}): {why}, its task is cancelled.", std::process::id()));
         application_groups::with_group(&self.group, |py| {
             if let Err(err) = self.helper.bind(py).call_method1("cancel", (self.key,)) {
                 self.context.log(Level::Error, &format!("mod_wsgi (pid={}): Couldn't cancel an ASGI task: {err}", std::process::id()));
@@ -283,6 +293,8 @@ impl AsgiRequest {
                 }
             }
             None if progress.complete => Outcome::Sent,
+            // Its response was on its way when the client left.
+            None if progress.gone => Outcome::Aborted,
             None if progress.head_sent => {
                 self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI application '{script}' returned without completing its response."));
                 Outcome::Aborted
