@@ -42,7 +42,7 @@ async def read_body(receive):
 
 async def respond(send, status, body, headers=()):
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain")] + list(headers)})
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))] + list(headers)})
     await send({"type": "http.response.body", "body": body})
 
 

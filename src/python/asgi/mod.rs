@@ -174,6 +174,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
         // It ends itself at its deadline, not the process.
         io.untimed();
     }
-    Ok(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout))
+    let body_length = info.cgi.iter().find(|(name, _)| *name == b"CONTENT_LENGTH").and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+    Ok(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length))
 }
 

@@ -33,6 +33,8 @@ struct Progress {
     gone: bool,
     /// The request body has been read to its end.
     body_read: bool,
+    /// Request body bytes read so far.
+    body_received: u64,
     /// The key of a receive() waiting for http.disconnect.
     waiting: Option<u64>,
 }
@@ -51,6 +53,9 @@ pub struct AsgiRequest {
     pub(super) group: String,
     pub(super) timeout: Duration,
     pub(super) deadline: Option<Instant>,
+    /// The request's Content-Length: the piece that completes it says so
+    /// (more_body false), with no empty event after it.
+    body_length: Option<u64>,
     progress: Progress,
 }
 
@@ -65,9 +70,10 @@ impl AsgiRequest {
         context: Arc<RequestContext>,
         group: String,
         timeout: Duration,
+        body_length: Option<u64>,
     ) -> AsgiRequest {
         let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
-        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, progress: Progress::default() }
+        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default() }
     }
 
     /// Has `wake` called whenever the task sends something that needs
@@ -247,19 +253,31 @@ impl AsgiRequest {
             }
             return;
         }
+        // A piece of BODY_PIECE bytes unless the body ends first (as WSGI's
+        // read(n) fills its n): fewer events, each taking the GIL once.
         let mut piece = Vec::with_capacity(BODY_PIECE);
+        let left = self.body_length.map_or(u64::MAX, |length| length.saturating_sub(self.progress.body_received));
+        let want = BODY_PIECE.min(usize::try_from(left).unwrap_or(usize::MAX));
         let read = with_io(&self.context, |io| {
-            let n = io.read_body(&mut piece.spare_capacity_mut()[..BODY_PIECE])?;
-            // SAFETY: read_body initialised the first n bytes.
-            unsafe { piece.set_len(n) };
-            Ok(n)
+            while piece.len() < want {
+                let filled = piece.len();
+                let n = io.read_body(&mut piece.spare_capacity_mut()[..want - filled])?;
+                // SAFETY: read_body initialised the first n bytes after `filled`.
+                unsafe { piece.set_len(filled + n) };
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok(piece.len())
         });
         if let Ok(n) = read {
-            self.progress.body_read = n == 0;
+            self.progress.body_received += n as u64;
+            self.progress.body_read = n == 0 || self.body_length.is_some_and(|length| self.progress.body_received >= length);
         }
+        let more = !self.progress.body_read;
         application_groups::with_group(&self.group, |py| {
             let event = match read {
-                Ok(n) => request_event(py, &piece, n > 0),
+                Ok(_) => request_event(py, &piece, more),
                 Err(err) => Err(PyOSError::new_err(format!("Apache/mod_wsgi request data read error: {err}."))),
             };
             match event {
