@@ -30,14 +30,13 @@ async def lifespan(scope, receive, send):
 
 
 async def read_body(receive):
-    body, events = b"", 0
+    pieces = []
     while True:
         message = await receive()
         assert message["type"] == "http.request", message
-        body += message["body"]
-        events += 1
+        pieces.append(message["body"])
         if not message.get("more_body", False):
-            return body, events
+            return b"".join(pieces), len(pieces)
 
 
 async def respond(send, status, body, headers=()):
