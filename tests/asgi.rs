@@ -549,11 +549,14 @@ fn uvicorn(app_dir: &Path, root_path: &str) -> Uvicorn {
     uvicorn
 }
 
+/// A request: method, target, headers, body.
+type Exchange<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+
 #[test]
 fn the_scope_is_what_uvicorn_gives_the_same_app() {
     let s = plain_server();
     let uv = uvicorn(s.dir(), "/plain");
-    let requests: &[(&str, &str, &[(&str, &str)], &[u8])] = &[
+    let requests: &[Exchange] = &[
         ("GET", "/scope/caf%C3%A9%20x/%E2%82%AC?a=1&b=%C3%A9&a=2&c", &[("X-One", "1"), ("Cookie", "a=1; b=two")], b""),
         ("GET", "/scope//double//slashes/?", &[("Accept", "*/*")], b""),
         ("POST", "/scope/form?x=%2F", &[("Content-Type", "application/x-www-form-urlencoded")], b"name=caf%C3%A9&n=1"),
