@@ -96,6 +96,10 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
             settings.application_group = group.clone();
         }
     }
+    let interface = match handler_script {
+        Some((_, script)) => script.interface,
+        None => alias.map(|a| a.options.interface).unwrap_or_default(),
+    };
     let (request_handler, handler_path) = handler_script.map_or(("wsgi-script", ""), |(name, script)| (name, script.path.as_str()));
     let script_mtime = if handler_script.is_some() { python::script_mtime(&filename) } else { req.mtime() };
     // Declared before `cgi`, which may borrow the X-Forwarded-For rewritten into it.
@@ -149,6 +153,8 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
             url_scheme: url_scheme.to_owned(),
             request_handler: request_handler.to_owned(),
             handler_script: handler_path.to_owned(),
+            interface: interface.code(),
+            headers: Environ::from_pairs(&asgi_headers(req, &cgi)),
             ..RequestHead::default()
         };
         return Ok(client::forward(req, &mut head, &group, settings.error_override));
@@ -175,6 +181,9 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
         handler_script: handler_path,
         apache_request: settings.pass_apache_request.then(|| req.as_ptr() as usize),
         daemon: None,
+        interface,
+        headers: Vec::new(),
+        request_timeout: std::time::Duration::ZERO,
     };
     let outcome = python::run(&info, Box::new(req.handle_for_wsgi()));
     Ok(match outcome {
@@ -191,6 +200,13 @@ fn serve(req: &mut Request, handler_script: Option<(&str, &ScriptFile)>) -> Resu
             ffi::OK as c_int
         }
     })
+}
+
+/// The request headers an ASGI scope lists: all of them, but Authorization
+/// only where the environ has it too (pass-authorization=, WSGIPassAuthorization).
+fn asgi_headers<'r>(req: &'r Request, cgi: &[(&[u8], &[u8])]) -> Vec<(&'r [u8], &'r [u8])> {
+    let pass_authorization = cgi.iter().any(|(name, _)| *name == b"HTTP_AUTHORIZATION");
+    req.headers_in().into_iter().filter(|(name, _)| pass_authorization || !name.eq_ignore_ascii_case(b"authorization")).collect()
 }
 
 /// The script must be a file; outside WSGIScriptAlias, its directory must allow ExecCGI.

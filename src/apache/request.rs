@@ -326,6 +326,11 @@ impl Request {
         }
     }
 
+    /// The request's header lines, in the order they came, repeats kept.
+    pub fn headers_in(&self) -> Vec<(&[u8], &[u8])> {
+        self.table(self.rec().headers_in)
+    }
+
     /// The value of a request header.
     pub fn header_in(&self, name: &CStr) -> Option<&[u8]> {
         // SAFETY: apr_table_get returns NULL or a pool string.

@@ -35,4 +35,4 @@ pub use scripts::{ImportScript, ScriptFile, parse_handler_script, parse_hook_scr
 pub use server::{HashSeed, ServerConfig};
 pub use settings::{EffectiveSettings, Settings};
 pub use tokenize::{split_option, tokenize};
-pub use values::{MapHeadToGet, parse_flag};
+pub use values::{Interface, MapHeadToGet, parse_flag};

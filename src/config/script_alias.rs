@@ -6,6 +6,7 @@ use super::error::{ConfigError, msg};
 use super::group::{GroupSpec, parse_group_spec};
 use super::scripts::parse_pass_authorization;
 use super::tokenize::split_option;
+use super::values::Interface;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasPattern {
@@ -23,6 +24,7 @@ pub struct ScriptOptions {
     /// Used as given (C does not expand `%{ENV:...}` here).
     pub callable_object: Option<String>,
     pub pass_authorization: Option<bool>,
+    pub interface: Interface,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,7 @@ pub fn parse_script_alias(regex: bool, args: &[String]) -> Result<ScriptAlias, C
     for word in &args[2..] {
         let invalid = || ConfigError::InvalidOption { definition: DEFINITION, option: Some(word.clone()) };
         let (name, value) = split_option(word).ok_or_else(invalid)?;
-        let known = ["application-group", "process-group", "callable-object", "pass-authorization"];
+        let known = ["application-group", "process-group", "callable-object", "pass-authorization", "interface"];
         let name = known.iter().copied().find(|k| *k == name).ok_or_else(invalid)?;
         if !seen.insert(name) {
             return Err(ConfigError::DuplicateOption { definition: DEFINITION, option: name.to_string() });
@@ -120,6 +122,7 @@ pub fn parse_script_alias(regex: bool, args: &[String]) -> Result<ScriptAlias, C
                 }
                 options.callable_object = Some(value.to_string());
             }
+            "interface" => options.interface = Interface::parse(value)?,
             _ => {
                 if value.is_empty() {
                     return Err(ConfigError::Fixed(msg::AUTHORIZATION_FLAG));
@@ -209,6 +212,9 @@ mod tests {
         assert_eq!(a.options.application_group, Some(GroupSpec::Global));
         assert_eq!(a.options.callable_object.as_deref(), Some("app"));
         assert_eq!(a.options.pass_authorization, Some(true));
+        assert_eq!(a.options.interface, Interface::Auto);
+        let a = parse_script_alias(false, &words("/app /srv/app.py interface=asgi")).unwrap();
+        assert_eq!(a.options.interface, Interface::Asgi);
         let a = parse_script_alias(true, &words("^/(\\w+) /srv/$1.wsgi")).unwrap();
         assert_eq!(a.pattern, AliasPattern::Regex("^/(\\w+)".into()));
         assert_eq!(a.options, ScriptOptions::default());
@@ -224,6 +230,7 @@ mod tests {
         assert_eq!(e("/ /x callable-object="), "Invalid name for WSGI callable object.");
         assert_eq!(e("/ /x pass-authorization=maybe"), "Invalid value for authorization flag.");
         assert_eq!(e("/ /x pass-authorization="), "Invalid value for authorization flag.");
+        assert_eq!(e("/ /x interface=asgi2"), "Invalid value for interface, must be one of: auto | wsgi | asgi.");
         assert_eq!(
             e("/ /x callable-object=a callable-object=b"),
             "Invalid option to WSGI script alias definition: 'callable-object' given more than once."

@@ -25,6 +25,8 @@ pub struct ScriptFile {
     pub process_group: Option<GroupSpec>,
     pub application_group: Option<GroupSpec>,
     pub pass_authorization: Option<bool>,
+    /// WSGIHandlerScript's interface= (the others are always WSGI).
+    pub interface: super::values::Interface,
 }
 
 /// Splits `path option=value...`, checking each option against `allowed` and
@@ -129,7 +131,7 @@ pub fn parse_hook_script(directive: &'static str, args: &[String]) -> Result<Scr
         application_group = Some(spec);
         Ok(())
     })?;
-    Ok(ScriptFile { path, process_group: None, application_group, pass_authorization: None })
+    Ok(ScriptFile { path, process_group: None, application_group, pass_authorization: None, interface: Default::default() })
 }
 
 /// Parses `WSGIHandlerScript name path [options]`.
@@ -138,15 +140,16 @@ pub fn parse_handler_script(args: &[String]) -> Result<(String, ScriptFile), Con
         Some(n) if !n.is_empty() => n.clone(),
         _ => return Err(ConfigError::Fixed("Name for handler script not supplied.")),
     };
-    let mut script = ScriptFile { path: String::new(), process_group: None, application_group: None, pass_authorization: None };
+    let mut script = ScriptFile { path: String::new(), process_group: None, application_group: None, pass_authorization: None, interface: Default::default() };
     script.path = parse_options(
         &args[1..],
         "handler script",
         "Location of handler script not supplied.",
-        &["process-group", "application-group", "pass-authorization"],
+        &["process-group", "application-group", "pass-authorization", "interface"],
         |option, value| {
             match option {
                 "process-group" => script.process_group = Some(parse_group_spec(option, value)?),
+                "interface" => script.interface = super::values::Interface::parse(value)?,
                 "application-group" => script.application_group = Some(parse_group_spec(option, value)?),
                 _ => {
                     script.pass_authorization = Some(authorization_flag(value)?);

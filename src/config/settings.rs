@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn script(path: &str) -> ScriptFile {
-        ScriptFile { path: path.into(), process_group: None, application_group: None, pass_authorization: None }
+        ScriptFile { path: path.into(), process_group: None, application_group: None, pass_authorization: None, interface: Default::default() }
     }
 
     #[test]
@@ -221,6 +221,7 @@ mod tests {
             application_group: None,
             callable_object: Some("app".into()),
             pass_authorization: Some(false),
+            interface: Default::default(),
         };
         let e = server.effective(&dir, Some(&alias));
         assert_eq!(e.process_group, GroupSpec::Global);

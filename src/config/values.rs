@@ -37,6 +37,37 @@ impl MapHeadToGet {
     }
 }
 
+/// interface= of WSGIScriptAlias(Match) and WSGIHandlerScript: which
+/// protocol the script's callable speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interface {
+    /// ASGI when the callable is a coroutine function (or its `__call__` is one), else WSGI.
+    #[default]
+    Auto,
+    Wsgi,
+    Asgi,
+}
+
+impl Interface {
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "auto" => Ok(Interface::Auto),
+            "wsgi" => Ok(Interface::Wsgi),
+            "asgi" => Ok(Interface::Asgi),
+            _ => Err(ConfigError::Fixed("Invalid value for interface, must be one of: auto | wsgi | asgi.")),
+        }
+    }
+
+    /// Its code in a daemon request head.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        [Interface::Auto, Interface::Wsgi, Interface::Asgi].into_iter().find(|i| *i as u8 == code)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +96,17 @@ mod tests {
         assert_eq!(MapHeadToGet::default(), MapHeadToGet::Auto);
         let e = MapHeadToGet::parse(d, "x").unwrap_err();
         assert_eq!(e.to_string(), "WSGIMapHEADToGET must be one of: Off | On | Auto");
+    }
+
+    #[test]
+    fn interface() {
+        assert_eq!(Interface::parse("auto"), Ok(Interface::Auto));
+        assert_eq!(Interface::parse("wsgi"), Ok(Interface::Wsgi));
+        assert_eq!(Interface::parse("asgi"), Ok(Interface::Asgi));
+        assert!(Interface::parse("ASGI3").is_err());
+        for i in [Interface::Auto, Interface::Wsgi, Interface::Asgi] {
+            assert_eq!(Interface::from_code(i.code()), Some(i));
+        }
+        assert_eq!(Interface::from_code(9), None);
     }
 }

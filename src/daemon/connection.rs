@@ -143,6 +143,10 @@ impl RequestIo for DaemonIo {
         c.wire.flush()
     }
 
+    fn untimed(&mut self) {
+        super::monitor::untimed(&self.conn);
+    }
+
     fn log(&self, level: Level, msg: &str) {
         log::server(level, &format!("{}{msg}", self.log_prefix));
     }

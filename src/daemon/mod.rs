@@ -13,6 +13,7 @@ pub(crate) mod os;
 mod process;
 pub mod protocol;
 mod reactor;
+mod relay;
 mod server;
 mod succession;
 mod supervisor;

@@ -66,6 +66,10 @@ pub fn run(group: &Arc<Group>, _slot: u32, supervisor: UnixStream) -> i32 {
     crate::preload::run(&group.configs, &config.name);
     let code = server::serve(group);
     log::server(Level::Info, &format!("mod_wsgi (pid={}): Stopping process '{}'.", std::process::id(), config.name));
+    // ASGI lifespan shutdown, within graceful-timeout (else shutdown-timeout,
+    // after which the process is ended anyway).
+    let lifespan_limit = if config.graceful_timeout.is_zero() { config.shutdown_timeout } else { config.graceful_timeout };
+    python::stop_asgi_loops(lifespan_limit);
     if group.server.destroy_interpreter() {
         python::interpreter::stop();
     }

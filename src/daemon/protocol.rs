@@ -270,6 +270,11 @@ pub struct RequestHead {
     /// How long the Apache child spent reading the body before it sent the
     /// request (µs): time with the client, not waiting for the daemon.
     pub body_read_ahead: i64,
+    /// interface= of the script's mount (`config::Interface::code`).
+    pub interface: u8,
+    /// The request's header lines as the client sent them (order and
+    /// repeats kept), for an ASGI scope; the environ has them merged.
+    pub headers: Environ,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,11 +329,14 @@ pub fn write_request_head(w: &mut impl Write, head: &RequestHead, seal: impl FnO
     e.u32(head.daemon_connects)?;
     e.u32(head.daemon_restarts)?;
     e.i64(head.body_read_ahead)?;
+    e.put(&[head.interface])?;
     let sealed_end = e.buf.len();
-    e.count(head.environ.len())?;
-    for (name, value) in head.environ.iter() {
-        e.bytes(name)?;
-        e.bytes(value)?;
+    for pairs in [&head.environ, &head.headers] {
+        e.count(pairs.len())?;
+        for (name, value) in pairs.iter() {
+            e.bytes(name)?;
+            e.bytes(value)?;
+        }
     }
     let mut frame = e.finish();
     let sealed_len = u32::try_from(sealed_end - sealed).expect("within MAX_HEAD");
@@ -386,7 +394,9 @@ impl<'a> SealedHead<'a> {
             daemon_connects: d.u32("daemon_connects")?,
             daemon_restarts: d.u32("daemon_restarts")?,
             body_read_ahead: d.i64("body_read_ahead")?,
+            interface: d.array::<1>("interface")?[0],
             environ: Environ::default(),
+            headers: Environ::default(),
         };
         d.finish()?;
         let mut d = Decoder::new(self.environ, "request head");
@@ -397,6 +407,13 @@ impl<'a> SealedHead<'a> {
             let name = d.bytes("environ name")?;
             let value = d.bytes("environ value")?;
             head.environ.push(name, value);
+        }
+        let n = d.count("headers")?;
+        head.headers = Environ::with_capacity(n, 0);
+        for _ in 0..n {
+            let name = d.bytes("header name")?;
+            let value = d.bytes("header value")?;
+            head.headers.push(name, value);
         }
         d.finish()?;
         Ok(head)
@@ -1090,6 +1107,8 @@ mod tests {
             daemon_connects: 1,
             daemon_restarts: 2,
             body_read_ahead: 1_500_000,
+            interface: 2,
+            headers: [(&b"Host"[..], &b"example.com"[..]), (b"X-Dup", b"one"), (b"X-Dup", b"two")].into_iter().collect(),
         }
     }
 

@@ -12,11 +12,12 @@ use super::monitor::{self, Busy, now_micros};
 use super::os;
 use super::protocol::{self, RequestHead};
 use super::reactor::{Conn, Reactor, Ready};
+use super::relay::{Held, Relays};
 use super::groups::Group;
 use super::succession;
 use crate::apache::{log, process};
 use parking_lot::Mutex;
-use crate::python::{self, DaemonArrival, Level, Outcome, RequestInfo};
+use crate::python::{self, AsgiRequest, DaemonArrival, Level, Outcome, Ran, RequestInfo};
 
 /// Stops the process taking connections: the workers finish what they have
 /// read; then `serve` returns.
@@ -146,11 +147,25 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     // application must not fail here when it works in embedded mode.
     let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
     let workers_done = AtomicBool::new(false);
+    let relays = Relays::new();
+    // ASGI requests still running once the workers are done (streams) end
+    // within half of shutdown-timeout, leaving the rest to lifespan shutdown.
+    let linger = group.config.shutdown_timeout / 2;
+    let finish = |conn: Conn, token: u64, outcome: Outcome| {
+        let reusable = end_exchange(&conn, outcome, &stopping);
+        after_exchange(group, &reactor, &served, conn, token, reusable);
+    };
     std::thread::scope(|scope| {
         scope.spawn(|| reactor.accept_and_sweep(&workers_done));
+        for _ in 0..group.config.threads.max(1) {
+            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || relays.run(&workers_done, linger, &finish));
+            if let Err(e) = spawned {
+                log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create relay thread in daemon process '{}': {e}", std::process::id(), group.config.name));
+            }
+        }
         let workers: Vec<_> = (0..group.config.threads.max(1))
             .filter_map(|_| {
-                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &reactor, &stopping, &served));
+                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &reactor, &relays, &stopping, &served));
                 spawned
                     .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name)))
                     .ok()
@@ -166,26 +181,42 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     0
 }
 
-fn worker(group: &Group, reactor: &Reactor<'_>, stopping: &AtomicBool, served: &AtomicU32) {
-    let max = group.config.maximum_requests;
+fn worker(group: &Group, reactor: &Reactor<'_>, relays: &Relays, stopping: &AtomicBool, served: &AtomicU32) {
     // A stopping process serves the requests it has read; what it has not
     // read waits for its successor.
     while let Some(Ready { conn, token, head }) = reactor.next_request() {
-        let reusable = serve_exchange(group, &conn, head, stopping, served);
-        reactor.done();
-        if max > 0 && served.load(Ordering::Acquire) >= max {
-            // maximum-requests: finish what is running, then exit; the
-            // successor is forked at once.
-            give_way();
-        }
-        if reusable {
-            reactor.park(token, conn);
+        match serve_exchange(group, &conn, head, stopping, served) {
+            Exchange::Ended(reusable) => after_exchange(group, reactor, served, conn, token, reusable),
+            Exchange::Detached(request, busy) => relays.adopt(Held { request, conn, token, busy }),
         }
     }
 }
 
-/// Runs one exchange on `conn`; true when the connection can carry another.
-fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> bool {
+/// After an exchange: the reactor counts it done and takes the connection
+/// back if it can carry another.
+fn after_exchange(group: &Group, reactor: &Reactor<'_>, served: &AtomicU32, conn: Conn, token: u64, reusable: bool) {
+    reactor.done();
+    let max = group.config.maximum_requests;
+    if max > 0 && served.load(Ordering::Acquire) >= max {
+        // maximum-requests: finish what is running, then exit; the
+        // successor is forked at once.
+        give_way();
+    }
+    if reusable {
+        reactor.park(token, conn);
+    }
+}
+
+/// How a worker leaves an exchange.
+enum Exchange {
+    /// Over; true when the connection can carry another.
+    Ended(bool),
+    /// An ASGI request whose task runs on: the relays see it through.
+    Detached(AsgiRequest, Busy),
+}
+
+/// Runs one exchange on `conn`.
+fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> Exchange {
     let daemon_start = now_micros();
     conn.lock().reset();
     // A request read before this process started carries what the script
@@ -202,7 +233,7 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
             let c = &mut *conn.lock();
             let _ = c.body.drain(&mut c.wire);
             let _ = protocol::write_response_restart(&mut c.wire);
-            return false;
+            return Exchange::Ended(false);
         }
     }
     let max = group.config.maximum_requests;
@@ -226,7 +257,7 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
         log::server(Level::Info, &format!("mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.", std::process::id(), group.config.name));
         Outcome::TimedOut
     } else {
-        let _busy = Busy::start(conn);
+        let busy = Busy::start(conn);
         if !group.config.startup_timeout.is_zero() {
             monitor::application_wanted(&group.config.name);
         }
@@ -238,8 +269,16 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
         };
         let mut info = request_info(group, &head, daemon_start);
         info.script_reloading = reloading;
-        python::run(&info, Box::new(io))
+        match python::run_detachable(&info, Box::new(io)) {
+            Ran::Done(outcome) => outcome,
+            Ran::Asgi(request) => return Exchange::Detached(request, busy),
+        }
     };
+    Exchange::Ended(end_exchange(conn, outcome, stopping))
+}
+
+/// Ends the response as `outcome` says; true when the connection can carry another.
+fn end_exchange(conn: &Conn, outcome: Outcome, stopping: &AtomicBool) -> bool {
     let mut c = conn.lock();
     let ended = match outcome {
         Outcome::TimedOut => protocol::write_response_fail(&mut c.wire, 504),
@@ -308,5 +347,8 @@ fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) 
         // A daemon has no request_rec to hand out (mod_wsgi passes none either).
         apache_request: None,
         daemon: Some(DaemonArrival { queue_start: head.queue_start, daemon_start, connects: head.daemon_connects, restarts: head.daemon_restarts }),
+        interface: crate::config::Interface::from_code(head.interface).unwrap_or_default(),
+        headers: head.headers.iter().collect(),
+        request_timeout: group.config.request_timeout,
     }
 }

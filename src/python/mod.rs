@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod application_groups;
+mod asgi;
 mod context;
 mod environ_keys;
 mod events;
@@ -22,7 +23,9 @@ use std::mem::MaybeUninit;
 
 pub use response::parse_content_length;
 pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
-pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, RequestInfo, preload, run};
+pub use asgi::stop_all as stop_asgi_loops;
+pub use asgi::AsgiRequest;
+pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, Ran, RequestInfo, preload, run, run_detachable};
 
 /// Error-log severity, as httpd names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,9 @@ pub trait RequestIo: Send {
     fn send_file(&mut self, file: std::os::fd::BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()>;
     /// Ends the response body.
     fn finish(&mut self) -> io::Result<()>;
+    /// The request times itself (an ASGI request cancels its own task at
+    /// request-timeout): the process's watch on request-timeout skips it.
+    fn untimed(&mut self) {}
     /// Writes a line to the error log in this request's context.
     fn log(&self, level: Level, msg: &str);
 }

@@ -56,7 +56,7 @@ pub fn parse_status(line: &str) -> PyResult<Status> {
     Ok(Status { code: line[..3].parse().expect("three digits"), line: line.to_owned() })
 }
 
-fn check_header(name: &str, value: &str) -> PyResult<()> {
+pub(super) fn check_header(name: &str, value: &str) -> PyResult<()> {
     if name.is_empty() {
         return Err(PyValueError::new_err("header name is empty"));
     }

@@ -14,7 +14,7 @@ use super::input::InputStream;
 use super::log_stream::{LogStream, type_name};
 use super::response::StartResponse;
 use super::script::{self, LoadError};
-use super::{Level, RequestIo, application_groups};
+use super::{Level, RequestIo, application_groups, asgi};
 
 /// The mod_wsgi release whose behaviour this module follows (mod_wsgi.version).
 pub const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
@@ -52,6 +52,13 @@ pub struct RequestInfo<'a> {
     pub apache_request: Option<usize>,
     /// In a daemon: how the request got there, for the request_started event.
     pub daemon: Option<DaemonArrival>,
+    /// interface= of the script's mount.
+    pub interface: crate::config::Interface,
+    /// The request's header lines as sent (for an ASGI scope; daemon mode only).
+    pub headers: Vec<(&'a [u8], &'a [u8])>,
+    /// request-timeout= of the daemon group (an ASGI request's task is
+    /// cancelled then); zero for none.
+    pub request_timeout: std::time::Duration,
 }
 
 /// When an Apache child sent a request to this daemon and when the daemon
@@ -106,11 +113,31 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// How a request run by `run_detachable` stands.
+pub enum Ran {
+    Done(Outcome),
+    /// An ASGI application's task runs on: its I/O is to be relayed.
+    Asgi(asgi::AsgiRequest),
+}
+
 /// Runs one request through the application named by `info`.
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
+    match run_detachable(info, io) {
+        Ran::Done(outcome) => outcome,
+        Ran::Asgi(mut request) => {
+            let outcome = request.run_to_end();
+            request.finish();
+            outcome
+        }
+    }
+}
+
+/// Runs one request; an ASGI one is returned running, for the caller to
+/// relay (so that the thread need not wait for it).
+pub fn run_detachable(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Ran {
     let context = RequestContext::new(io, info.script_filename.to_owned());
     let _current = Current::enter(&context);
-    let (outcome, buffered) = application_groups::with_group(info.application_group, |py| {
+    let called = application_groups::with_group(info.application_group, |py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));
         match errors {
             Ok(errors) => {
@@ -120,27 +147,42 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
             }
             Err(err) => {
                 log_exception(py, &context, err);
-                (Outcome::Failed, None)
+                Called::Wsgi(Outcome::Failed, None)
             }
         }
     });
-    if let Some(buffered) = buffered {
-        buffered.send(&context);
+    match called {
+        Called::Wsgi(outcome, buffered) => {
+            if let Some(buffered) = buffered {
+                buffered.send(&context);
+            }
+            context.close();
+            Ran::Done(outcome)
+        }
+        Called::Asgi(request) => Ran::Asgi(request),
     }
-    context.close();
-    outcome
 }
 
 /// Loads the script at `path` into the interpreter of `application_group`
-/// ahead of any request; failures are logged with their traceback.
-pub fn preload(path: &str, application_group: &str, process_group: &str) {
+/// ahead of any request; failures are logged with their traceback. In a
+/// daemon process (`process_group` not ""), an ASGI `callable` (as
+/// `interface` decides) gets its lifespan startup now, before requests.
+pub fn preload(path: &str, application_group: &str, process_group: &str, callable: &str, interface: crate::config::Interface) {
     let mtime = script::mtime(path);
     let pid = std::process::id();
     application_groups::with_group(application_group, |py| {
         let note = |what: &str| super::server_log(Level::Info, &format!("mod_wsgi (pid={pid}, process='{process_group}', application='{application_group}'): {what}"));
-        if let Err(LoadError::Failed(err)) = script::load(py, path, mtime, true, note) {
-            super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."));
-            err.display(py);
+        match script::load(py, path, mtime, true, note) {
+            Err(LoadError::Failed(err)) => {
+                super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."));
+                err.display(py);
+            }
+            Ok(module) if !process_group.is_empty() => {
+                if let Ok(app) = module.getattr(callable) {
+                    asgi::start_lifespan(py, &app, path, application_group, interface);
+                }
+            }
+            Ok(_) => {}
         }
     });
 }
@@ -175,7 +217,23 @@ impl Buffered {
     }
 }
 
-fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> (Outcome, Option<Buffered>) {
+/// What calling the application left to do once the GIL is released.
+enum Called {
+    /// A WSGI response, done or (small) buffered to send.
+    Wsgi(Outcome, Option<Buffered>),
+    /// An ASGI application's task, whose I/O is to be relayed.
+    Asgi(asgi::AsgiRequest),
+}
+
+fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Called {
+    match asgi_or_wsgi(py, info, context, errors) {
+        Ok(called) => called,
+        Err(outcome) => Called::Wsgi(outcome, None),
+    }
+}
+
+/// Loads the script and calls its application; Err is how the request ended early.
+fn asgi_or_wsgi(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Result<Called, Outcome> {
     // Only for the log: getpid is a system call, and this runs for every request.
     let pid = std::process::id;
     let note = |what: &str| {
@@ -195,7 +253,7 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
                 context.log(Level::Error, &format!("mod_wsgi (pid={}): Failed to exec Python script file '{script}'.", pid()));
                 log_exception(py, context, err);
             }
-            return (Outcome::Failed, None);
+            return Err(Outcome::Failed);
         }
     };
     let Ok(app) = module.getattr(info.callable_object) else {
@@ -203,19 +261,24 @@ fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, e
             Level::Error,
             &format!("mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.", pid(), info.script_filename, info.callable_object),
         );
-        return (Outcome::NoApplication, None);
+        return Err(Outcome::NoApplication);
     };
+    match asgi::wanted(py, info.interface, &app) {
+        Ok(false) => {}
+        Ok(true) => return asgi::start(py, info, context, &app).map(Called::Asgi),
+        Err(err) => return Err(failure(py, context, err)),
+    }
     let counts = count_request();
     let environ = match environ(py, info, context, errors, counts) {
         Ok(environ) => environ,
-        Err(err) => return (failure(py, context, err), None),
+        Err(err) => return Err(failure(py, context, err)),
     };
     let (tracked, app) = Tracked::begin(py, context, info, counts.0, &environ, app);
     let result = app.call1((environ, StartResponse::new(context.clone())));
-    let outcome = respond_with(py, context, &tracked, result);
-    log_length_mismatch(context, outcome.0);
+    let (outcome, buffered) = respond_with(py, context, &tracked, result);
+    log_length_mismatch(context, outcome);
     tracked.end(py, context);
-    outcome
+    Ok(Called::Wsgi(outcome, buffered))
 }
 
 /// Sends what the application returned, and closes it.

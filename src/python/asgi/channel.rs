@@ -1,0 +1,201 @@
+//! receive() and send() of one ASGI request, on the event loop's side: each
+//! becomes a message for the relay threads. What ASGI forbids (a body
+//! before the start, anything after the end) and what WSGI would refuse (a
+//! bad header) raises in send() at once. Body pieces are not waited for
+//! while less than `HIGH_WATER` bytes are on their way, as a transport's
+//! write buffer is not; past it, send() waits until its piece is written.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_channel::Sender;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::super::response::check_header;
+use super::super::wsgi::ClientGone;
+
+/// Response bytes a request may have on their way to the client before
+/// send() waits for them.
+const HIGH_WATER: usize = 1024 * 1024;
+
+/// Keys of the futures the event loop keeps for receive() and send().
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+pub(super) fn next_key() -> u64 {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What the task asks of the relay threads. No Python object: a message
+/// may be dropped by any thread.
+pub(super) enum Message {
+    /// receive(): its future's key.
+    Receive(u64),
+    Start { status: u16, headers: Vec<(String, String)> },
+    /// A body piece; with the key of the future send() awaits, if it waits.
+    Body { data: Vec<u8>, more: bool, future: Option<u64> },
+    /// The http.response.pathsend extension: the file is the whole body.
+    PathSend { path: std::path::PathBuf, future: u64 },
+    /// The task ended, with how it failed if it did.
+    Done(Option<Failure>),
+}
+
+/// An exception the task ended with, ready to log.
+pub(super) struct Failure {
+    pub traceback: Vec<String>,
+    /// The client went away (send() raised that): no fault of the application.
+    pub client_gone: bool,
+}
+
+/// Called when the task has sent something to relay.
+pub(super) type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// What the relay threads tell the loop's side.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// A write to the client failed.
+    pub gone: AtomicBool,
+    /// Body bytes sent and not yet written.
+    pub in_flight: AtomicUsize,
+}
+
+#[pyclass(frozen, module = "mod_wsgi")]
+pub(super) struct Channel {
+    relay: Sender<Message>,
+    wake: Arc<OnceLock<Waker>>,
+    shared: Arc<Shared>,
+    /// http.response.start, and the last body piece, were sent.
+    started: AtomicBool,
+    complete: AtomicBool,
+}
+
+impl Channel {
+    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>) -> Channel {
+        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false) }
+    }
+
+    fn pass(&self, message: Message) -> PyResult<()> {
+        // The head waits for the first body piece anyway: no need to wake anyone for it.
+        let urgent = !matches!(message, Message::Start { .. });
+        self.relay.send(message).map_err(|_| gone())?;
+        if urgent && let Some(wake) = self.wake.get() {
+            wake();
+        }
+        Ok(())
+    }
+}
+
+/// What send() raises once the client has gone (an OSError, as the spec asks).
+pub(super) fn gone() -> PyErr {
+    ClientGone::new_err("the client connection is closed")
+}
+
+fn unexpected(kind: &str, when: &str) -> PyErr {
+    PyRuntimeError::new_err(format!("Unexpected ASGI message '{kind}' sent, {when}."))
+}
+
+#[pymethods]
+impl Channel {
+    /// Asks for the next event; returns the key its future is kept under.
+    fn receive(&self) -> PyResult<u64> {
+        let key = next_key();
+        self.pass(Message::Receive(key))?;
+        Ok(key)
+    }
+
+    /// Passes a message on; returns the key of the future to await, or
+    /// None when send() need not wait.
+    fn send(&self, message: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let message = message.cast::<PyDict>().map_err(|_| PyTypeError::new_err("ASGI message must be a dict"))?;
+        let kind: String = message.get_item("type")?.ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?.extract()?;
+        if self.shared.gone.load(Ordering::Acquire) {
+            return Err(gone());
+        }
+        if self.complete.load(Ordering::Relaxed) {
+            return Err(unexpected(&kind, "after response already completed"));
+        }
+        let started = self.started.load(Ordering::Relaxed);
+        match kind.as_str() {
+            "http.response.start" if started => Err(unexpected(&kind, "after response already started")),
+            "http.response.start" => {
+                let status: i64 = message.get_item("status")?.ok_or_else(|| PyValueError::new_err("http.response.start has no 'status'"))?.extract()?;
+                let status = u16::try_from(status).ok().filter(|s| (100..=999).contains(s)).ok_or_else(|| PyValueError::new_err(format!("invalid status {status}")))?;
+                let headers = match message.get_item("headers")? {
+                    Some(headers) => response_headers(&headers)?,
+                    None => Vec::new(),
+                };
+                self.pass(Message::Start { status, headers })?;
+                self.started.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            "http.response.body" | "http.response.pathsend" if !started => Err(unexpected(&kind, "before 'http.response.start'")),
+            "http.response.body" => {
+                let data = match message.get_item("body")? {
+                    Some(body) => body.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("http.response.body 'body' must be bytes"))?.as_bytes().to_vec(),
+                    None => Vec::new(),
+                };
+                let more = match message.get_item("more_body")? {
+                    Some(more) => more.is_truthy()?,
+                    None => false,
+                };
+                let on_its_way = self.shared.in_flight.fetch_add(data.len(), Ordering::AcqRel) + data.len();
+                let future = (on_its_way > HIGH_WATER).then(next_key);
+                self.pass(Message::Body { data, more, future })?;
+                self.complete.store(!more, Ordering::Relaxed);
+                Ok(future)
+            }
+            "http.response.pathsend" => {
+                let path: std::path::PathBuf = message.get_item("path")?.ok_or_else(|| PyValueError::new_err("http.response.pathsend has no 'path'"))?.extract()?;
+                if !path.is_absolute() {
+                    return Err(PyValueError::new_err(format!("http.response.pathsend 'path' must be absolute, not {}", path.display())));
+                }
+                let future = next_key();
+                self.pass(Message::PathSend { path, future })?;
+                self.complete.store(true, Ordering::Relaxed);
+                Ok(Some(future))
+            }
+            other => Err(PyRuntimeError::new_err(format!("Unexpected ASGI message '{other}' sent."))),
+        }
+    }
+
+    /// The task ended, raising `exception` if not None.
+    #[pyo3(signature = (exception=None))]
+    fn done(&self, py: Python<'_>, exception: Option<Bound<'_, PyAny>>) {
+        let failure = exception.map(|exception| {
+            let err = PyErr::from_value(exception);
+            Failure { client_gone: err.is_instance_of::<ClientGone>(py), traceback: traceback(py, &err) }
+        });
+        let _ = self.pass(Message::Done(failure));
+    }
+}
+
+/// An exception's traceback, a line at a time.
+fn traceback(py: Python<'_>, err: &PyErr) -> Vec<String> {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py))))
+        .and_then(|chunks| chunks.extract::<Vec<String>>());
+    match formatted {
+        Ok(chunks) => chunks.iter().flat_map(|chunk| chunk.lines()).map(str::to_owned).collect(),
+        Err(_) => vec![err.to_string()],
+    }
+}
+
+/// An ASGI header list: pairs of bytes, checked as WSGI headers are.
+fn response_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let latin1 = |value: &Bound<'_, PyAny>| -> PyResult<String> {
+        let bytes = value.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("ASGI header names and values must be bytes"))?;
+        Ok(bytes.as_bytes().iter().map(|&b| b as char).collect())
+    };
+    let mut out = Vec::new();
+    for pair in headers.try_iter()? {
+        let pair = pair?;
+        let items: Vec<Bound<'_, PyAny>> = pair.try_iter()?.collect::<PyResult<_>>()?;
+        let [name, value] = items.as_slice() else { return Err(PyValueError::new_err("ASGI header must be a pair of name and value")) };
+        let (name, value) = (latin1(name)?, latin1(value)?);
+        check_header(&name, &value)?;
+        out.push((name, value));
+    }
+    Ok(out)
+}

@@ -1,0 +1,180 @@
+//! ASGI 3.0 applications (HTTP scope, spec 2.4, and lifespan) in a daemon
+//! process.
+//!
+//! Each application group has one asyncio loop on a thread of its own
+//! (`event_loop.py`, started with the group's first ASGI application). A
+//! request's task runs there; what its receive() and send() ask for goes to
+//! whoever holds its [`AsgiRequest`] (the daemon's relay threads), which does
+//! the socket I/O with the GIL released and completes the futures the task
+//! awaits. The worker that started the request need not wait for it.
+
+mod channel;
+mod request;
+mod scope;
+
+pub use request::AsgiRequest;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use super::context::RequestContext;
+use super::wsgi::{Outcome, RequestInfo, log_exception};
+use super::{Level, application_groups};
+use crate::config::Interface;
+use channel::{Channel, Shared, next_key};
+
+/// Name of the helper module in each interpreter's sys.modules.
+const HELPER: &str = "_mod_wsgi_asgi";
+
+/// The helper module of each application group whose interpreter runs an
+/// event loop; kept for the life of the process (so dropping a reference to
+/// it never needs the GIL).
+static HELPERS: Mutex<Option<HashMap<String, Arc<Py<PyModule>>>>> = Mutex::new(None);
+
+/// How long the first request waits for its application's lifespan startup.
+const STARTUP_WAIT: f64 = 60.0;
+
+/// Whether the callable is to be served as ASGI.
+pub fn wanted(py: Python<'_>, interface: Interface, app: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match interface {
+        Interface::Wsgi => Ok(false),
+        Interface::Asgi => Ok(true),
+        Interface::Auto => is_asgi(py, app),
+    }
+}
+
+/// As uvicorn's --interface auto: a coroutine function, or an object whose
+/// `__call__` is one. (Asked without the helper module, so that WSGI
+/// applications never start an event loop.)
+fn is_asgi(py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let inspect = py.import("inspect")?;
+    if inspect.call_method1("iscoroutinefunction", (app,))?.is_truthy()? {
+        return Ok(true);
+    }
+    for plain in ["isfunction", "ismethod", "isclass"] {
+        if inspect.call_method1(plain, (app,))?.is_truthy()? {
+            return Ok(false);
+        }
+    }
+    match app.getattr("__call__") {
+        Ok(call) => inspect.call_method1("iscoroutinefunction", (call,))?.is_truthy(),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The helper module of this interpreter (application group `group`),
+/// made, and its loop started, on first use.
+fn helper(py: Python<'_>, group: &str) -> PyResult<Arc<Py<PyModule>>> {
+    if let Some(helper) = HELPERS.lock().as_ref().and_then(|h| h.get(group)) {
+        return Ok(helper.clone());
+    }
+    let modules = py.import("sys")?.getattr("modules")?;
+    let code = CString::new(include_str!("event_loop.py")).expect("no NUL in event_loop.py");
+    // The loop thread starts as the module runs; `_log` is there first.
+    let module = PyModule::new(py, HELPER)?;
+    module.add_function(wrap_pyfunction!(_log, &module)?)?;
+    let builtins = py.import("builtins")?;
+    module.setattr("__builtins__", &builtins)?;
+    let compiled = builtins.call_method1("compile", (code.to_str().expect("UTF-8"), "mod_wsgi/event_loop.py", "exec"))?;
+    builtins.call_method1("exec", (compiled, module.dict()))?;
+    modules.set_item(HELPER, &module)?;
+    // The GIL is held: no other thread of this interpreter made one meanwhile.
+    let helper = Arc::new(module.unbind());
+    HELPERS.lock().get_or_insert_with(HashMap::new).insert(group.to_owned(), helper.clone());
+    Ok(helper)
+}
+
+#[pyfunction]
+fn _log(level: u8, text: &str) {
+    let level = match level {
+        0 => Level::Error,
+        1 => Level::Warning,
+        _ => Level::Info,
+    };
+    super::context::log_for_thread(level, text);
+}
+
+/// Runs every application's lifespan shutdown and stops the loops, within
+/// `timeout` for each application group.
+pub fn stop_all(timeout: Duration) {
+    let helpers: Vec<_> = HELPERS.lock().as_ref().map(|h| h.iter().map(|(g, m)| (g.clone(), m.clone())).collect()).unwrap_or_default();
+    for (group, helper) in helpers {
+        application_groups::with_group(&group, |py| {
+            let stopped = helper.bind(py).call_method1("stop", (timeout.as_secs_f64(),));
+            if let Err(err) = stopped {
+                super::server_log(Level::Error, &format!("mod_wsgi (pid={}): Couldn't stop the ASGI event loop of '{group}': {err}", std::process::id()));
+            }
+        });
+    }
+}
+
+/// Runs the lifespan startup of `app` when it is an ASGI application (at
+/// process start, for a preloaded script); a failure is logged here and
+/// again by the first request, which tries once more.
+pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, group: &str, interface: Interface) {
+    let pid = std::process::id();
+    let started = wanted(py, interface, app).and_then(|asgi| if asgi { helper(py, group)?.bind(py).call_method1("app_state", (app, script, STARTUP_WAIT)).map(drop) } else { Ok(()) });
+    if let Err(err) = started {
+        super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {}", err.value(py)));
+    }
+}
+
+/// Starts the request's task on the loop, after the application's lifespan
+/// startup; Err is how the request ends instead.
+pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<AsgiRequest, Outcome> {
+    let pid = std::process::id();
+    if info.daemon.is_none() {
+        context.log(
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): '{}' is an ASGI application, which runs only in daemon mode: add process-group= (and a WSGIDaemonProcess) to its WSGIScriptAlias.",
+                info.script_filename
+            ),
+        );
+        return Err(Outcome::Failed);
+    }
+    let helper = helper(py, info.application_group).map_err(|err| {
+        log_exception(py, context, err);
+        Outcome::Failed
+    })?;
+    let state = match helper.bind(py).call_method1("app_state", (app, info.script_filename, STARTUP_WAIT)) {
+        Ok(state) => state,
+        // Startup failed (the helper has logged the details): the next request tries again.
+        Err(err) if err.is_instance_of::<PyRuntimeError>(py) => {
+            context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{}': {}", info.script_filename, err.value(py)));
+            return Err(Outcome::Failed);
+        }
+        Err(err) => {
+            log_exception(py, context, err);
+            return Err(Outcome::Failed);
+        }
+    };
+    let wake = Arc::new(OnceLock::new());
+    let shared = Arc::new(Shared::default());
+    let (sender, relay) = crossbeam_channel::unbounded();
+    let key = next_key();
+    let started = (|| -> PyResult<()> {
+        let scope = scope::scope(py, info, &state)?;
+        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone()))?;
+        helper.bind(py).call_method1("submit", (app, scope, channel, key))?;
+        Ok(())
+    })();
+    started.map_err(|err| {
+        log_exception(py, context, err);
+        Outcome::Failed
+    })?;
+    if let Some(io) = context.io.lock().as_mut() {
+        // It ends itself at its deadline, not the process.
+        io.untimed();
+    }
+    let body_length = info.cgi.iter().find(|(name, _)| *name == b"CONTENT_LENGTH").and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+    Ok(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length))
+}
+

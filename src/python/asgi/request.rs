@@ -1,0 +1,378 @@
+//! The relay side of one ASGI request: the socket I/O its task asks for,
+//! done with the GIL released. The GIL is taken only to hand the task what
+//! it waits for (a request body piece, http.disconnect, a send() past the
+//! high-water mark): a response that only goes out needs none.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyModule};
+
+use super::super::context::RequestContext;
+use super::super::wsgi::Outcome;
+use super::super::{Level, RequestIo, application_groups};
+use super::channel::{Failure, Message, Shared, Waker, gone};
+
+/// Largest body piece one `http.request` event carries.
+const BODY_PIECE: usize = 64 * 1024;
+
+/// Where the response stands, as far as the relay has got.
+#[derive(Default)]
+struct Progress {
+    /// The status and headers, until the first body piece takes them.
+    head: Option<(u16, Vec<(String, String)>)>,
+    /// The head went out.
+    head_sent: bool,
+    /// The last body piece went out.
+    complete: bool,
+    /// A write to the client failed.
+    gone: bool,
+    /// The request body has been read to its end.
+    body_read: bool,
+    /// Request body bytes read so far.
+    body_received: u64,
+    /// The key of a receive() waiting for http.disconnect.
+    waiting: Option<u64>,
+}
+
+/// An ASGI request whose task runs on the loop. Whoever holds it calls
+/// `pump` when woken (see `on_message`), or `run_to_end`, then `finish`.
+pub struct AsgiRequest {
+    pub(super) relay: Receiver<Message>,
+    /// This request's key in the helper module (to cancel its task).
+    pub(super) key: u64,
+    /// The interpreter's helper module (kept for the life of the process).
+    pub(super) helper: Arc<Py<PyModule>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) wake: Arc<OnceLock<Waker>>,
+    pub(super) context: Arc<RequestContext>,
+    pub(super) group: String,
+    pub(super) timeout: Duration,
+    pub(super) deadline: Option<Instant>,
+    /// The request's Content-Length: the piece that completes it says so
+    /// (more_body false), with no empty event after it.
+    body_length: Option<u64>,
+    progress: Progress,
+}
+
+impl AsgiRequest {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        relay: Receiver<Message>,
+        key: u64,
+        helper: Arc<Py<PyModule>>,
+        shared: Arc<Shared>,
+        wake: Arc<OnceLock<Waker>>,
+        context: Arc<RequestContext>,
+        group: String,
+        timeout: Duration,
+        body_length: Option<u64>,
+    ) -> AsgiRequest {
+        let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
+        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default() }
+    }
+
+    /// Has `wake` called whenever the task sends something that needs
+    /// relaying now (and once now, if it has sent something already).
+    pub fn on_message(&self, wake: impl Fn() + Send + Sync + 'static) {
+        if self.wake.set(Box::new(wake)).is_ok()
+            && !self.relay.is_empty()
+            && let Some(wake) = self.wake.get()
+        {
+            wake();
+        }
+    }
+
+    /// When request-timeout= ends it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Relays what the task has sent so far, without waiting for more;
+    /// Some once the request is over.
+    pub fn pump(&mut self) -> Option<Outcome> {
+        loop {
+            match self.relay.try_recv() {
+                Ok(message) => {
+                    if let Some(outcome) = self.handle(message) {
+                        return Some(outcome);
+                    }
+                }
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => return Some(Outcome::Failed),
+            }
+        }
+    }
+
+    /// Relays until the request is over, waiting for the task meanwhile.
+    pub fn run_to_end(&mut self) -> Outcome {
+        loop {
+            let message = match self.deadline {
+                Some(deadline) => self.relay.recv_deadline(deadline),
+                None => self.relay.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match message {
+                Ok(message) => {
+                    if let Some(outcome) = self.handle(message) {
+                        return outcome;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return self.expire(),
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Failed,
+            }
+        }
+    }
+
+    /// request-timeout= has passed: the task is cancelled, and the client
+    /// gets 504 unless the response has begun.
+    pub fn expire(&mut self) -> Outcome {
+        let why = format!("Request timeout of {:?} expired for ASGI application '{}'", self.timeout, self.context.script);
+        self.cancel(Level::Error, &why)
+    }
+
+    /// The process is stopping and the request still runs (a stream that
+    /// would not end): its task is cancelled, so that lifespan shutdown can run.
+    pub fn stop(&mut self) -> Outcome {
+        let why = format!("Process stopping with ASGI application '{}' still running", self.context.script);
+        self.cancel(Level::Info, &why)
+    }
+
+    fn cancel(&mut self, level: Level, why: &str) -> Outcome {
+        self.context.log(level, &format!("mod_wsgi (pid={}): {why}, its task is cancelled.", std::process::id()));
+        application_groups::with_group(&self.group, |py| {
+            if let Err(err) = self.helper.bind(py).call_method1("cancel", (self.key,)) {
+                self.context.log(Level::Error, &format!("mod_wsgi (pid={}): Couldn't cancel an ASGI task: {err}", std::process::id()));
+            }
+        });
+        if self.progress.head_sent { Outcome::Aborted } else { Outcome::TimedOut }
+    }
+
+    /// Ends the request: a waiting receive() gets http.disconnect, and what
+    /// the task sends from now on raises.
+    pub fn finish(mut self) {
+        self.shared.gone.store(true, Ordering::Release);
+        if let Some(waiting) = self.progress.waiting.take() {
+            application_groups::with_group(&self.group, |py| self.resolve_disconnect(py, waiting));
+        }
+        self.context.close();
+    }
+
+    /// Acts on one message; Some when the request is over.
+    fn handle(&mut self, message: Message) -> Option<Outcome> {
+        match message {
+            Message::Receive(key) => {
+                self.receive(key);
+                None
+            }
+            Message::Start { status, headers } => {
+                self.progress.head = Some((status, headers));
+                None
+            }
+            Message::Body { data, more, future } => {
+                let head = self.progress.head.take();
+                let sent = if self.progress.gone {
+                    Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+                } else {
+                    with_io(&self.context, |io| {
+                        if let Some((status, headers)) = &head {
+                            io.send_headers(*status, &status.to_string(), headers)?;
+                        }
+                        if !data.is_empty() {
+                            io.write_body(&data, more)?;
+                        }
+                        if !more { io.finish() } else { Ok(()) }
+                    })
+                };
+                self.shared.in_flight.fetch_sub(data.len(), Ordering::AcqRel);
+                self.progress.head_sent |= head.is_some() && sent.is_ok();
+                self.sent(sent, !more, future);
+                None
+            }
+            Message::PathSend { path, future } => {
+                let head = self.progress.head.take();
+                let sent = send_path(&self.context, head.as_ref(), &path);
+                if let Err(err) = &sent
+                    && matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
+                {
+                    // Nothing went out: the task hears why, and may answer otherwise.
+                    self.progress.head = head;
+                    let problem = format!("http.response.pathsend cannot open {}: {err}", path.display());
+                    application_groups::with_group(&self.group, |py| self.resolve(py, future, PyOSError::new_err(problem).value(py)));
+                    return None;
+                }
+                self.progress.head_sent |= head.is_some() && sent.is_ok();
+                self.sent(sent, true, Some(future));
+                None
+            }
+            Message::Done(failure) => Some(self.done(failure)),
+        }
+    }
+
+    /// After a write: the response is complete (`last`) or the client gone,
+    /// and the send() awaiting it, if any, and a receive() waiting for
+    /// http.disconnect hear so.
+    fn sent(&mut self, sent: std::io::Result<()>, last: bool, future: Option<u64>) {
+        match sent {
+            Ok(()) => self.progress.complete |= last,
+            Err(err) => {
+                if !self.progress.gone {
+                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): Apache/mod_wsgi failed to write response data: {err}", std::process::id()));
+                }
+                self.progress.gone = true;
+                self.shared.gone.store(true, Ordering::Release);
+            }
+        }
+        let disconnect = if self.progress.complete || self.progress.gone { self.progress.waiting.take() } else { None };
+        if future.is_none() && disconnect.is_none() {
+            return;
+        }
+        let gone_now = self.progress.gone;
+        application_groups::with_group(&self.group, |py| {
+            if let Some(future) = future {
+                if gone_now { self.resolve(py, future, gone().value(py)) } else { self.resolve(py, future, &py.None().into_bound(py)) }
+            }
+            if let Some(waiting) = disconnect {
+                self.resolve_disconnect(py, waiting);
+            }
+        });
+    }
+
+    /// receive(): the next body piece, or (once the body is read) http.disconnect
+    /// when the response is done or the client gone.
+    fn receive(&mut self, key: u64) {
+        if self.progress.body_read {
+            if self.progress.complete || self.progress.gone {
+                application_groups::with_group(&self.group, |py| self.resolve_disconnect(py, key));
+            } else {
+                // Only the latest receive() waits; an earlier one is left to its task.
+                self.progress.waiting = Some(key);
+            }
+            return;
+        }
+        // A piece of BODY_PIECE bytes unless the body ends first (as WSGI's
+        // read(n) fills its n): fewer events, each taking the GIL once.
+        let mut piece = Vec::with_capacity(BODY_PIECE);
+        let left = self.body_length.map_or(u64::MAX, |length| length.saturating_sub(self.progress.body_received));
+        let want = BODY_PIECE.min(usize::try_from(left).unwrap_or(usize::MAX));
+        let read = with_io(&self.context, |io| {
+            while piece.len() < want {
+                let filled = piece.len();
+                let n = io.read_body(&mut piece.spare_capacity_mut()[..want - filled])?;
+                // SAFETY: read_body initialised the first n bytes after `filled`.
+                unsafe { piece.set_len(filled + n) };
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok(piece.len())
+        });
+        if let Ok(n) = read {
+            self.progress.body_received += n as u64;
+            self.progress.body_read = n == 0 || self.body_length.is_some_and(|length| self.progress.body_received >= length);
+        }
+        let more = !self.progress.body_read;
+        application_groups::with_group(&self.group, |py| {
+            let event = match read {
+                Ok(_) => request_event(py, &piece, more),
+                Err(err) => Err(PyOSError::new_err(format!("Apache/mod_wsgi request data read error: {err}."))),
+            };
+            match event {
+                Ok(event) => self.resolve(py, key, &event),
+                Err(err) => self.resolve(py, key, err.value(py)),
+            }
+        });
+    }
+
+    /// The task ended: how the request ends.
+    fn done(&mut self, failure: Option<Failure>) -> Outcome {
+        let pid = std::process::id();
+        let script = &self.context.script;
+        let progress = &self.progress;
+        match failure {
+            Some(failure) => {
+                if failure.client_gone {
+                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={pid}): {}", failure.traceback.last().map_or("", String::as_str)));
+                } else {
+                    self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script}'."));
+                    for line in &failure.traceback {
+                        self.context.log(Level::Error, line);
+                    }
+                }
+                if progress.complete {
+                    Outcome::Sent
+                } else if progress.head_sent {
+                    Outcome::Aborted
+                } else {
+                    Outcome::Failed
+                }
+            }
+            None if progress.complete => Outcome::Sent,
+            // Its response was on its way when the client left.
+            None if progress.gone => Outcome::Aborted,
+            None if progress.head_sent => {
+                self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI application '{script}' returned without completing its response."));
+                Outcome::Aborted
+            }
+            None => {
+                self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI application '{script}' returned without starting a response."));
+                Outcome::Failed
+            }
+        }
+    }
+
+    fn resolve(&self, py: Python<'_>, key: u64, value: &Bound<'_, PyAny>) {
+        if let Err(err) = self.helper.bind(py).call_method1("resolve", (key, value)) {
+            super::super::server_log(Level::Error, &format!("mod_wsgi (pid={}): Couldn't hand an ASGI event to the event loop: {err}", std::process::id()));
+        }
+    }
+
+    fn resolve_disconnect(&self, py: Python<'_>, key: u64) {
+        let event = PyDict::new(py);
+        let _ = event.set_item("type", "http.disconnect");
+        self.resolve(py, key, &event);
+    }
+}
+
+fn request_event<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyAny>> {
+    let event = PyDict::new(py);
+    event.set_item("type", "http.request")?;
+    event.set_item("body", PyBytes::new(py, body))?;
+    event.set_item("more_body", more)?;
+    Ok(event.into_any())
+}
+
+/// Sends the file at `path` as the whole body, after `head` (with a
+/// Content-Length added when it has none), as wsgi.file_wrapper sends a
+/// file: the descriptor goes to the Apache child, not its bytes. Fails
+/// before anything is sent when the file cannot be opened.
+fn send_path(context: &RequestContext, head: Option<&(u16, Vec<(String, String)>)>, path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    with_io(context, |io| {
+        let mut len = size;
+        if let Some((status, headers)) = head {
+            let declared = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-length")).and_then(|(_, value)| super::super::parse_content_length(value));
+            let mut headers = headers.clone();
+            match declared {
+                Some(declared) => len = len.min(declared),
+                None => headers.push(("Content-Length".into(), size.to_string())),
+            }
+            io.send_headers(*status, &status.to_string(), &headers)?;
+        }
+        if len > 0 {
+            io.send_file(file.as_fd(), 0, len)?;
+        }
+        io.finish()
+    })
+}
+
+fn with_io<R>(context: &RequestContext, f: impl FnOnce(&mut dyn RequestIo) -> std::io::Result<R>) -> std::io::Result<R> {
+    let mut io = context.io.lock();
+    let io = io.as_mut().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "request has finished"))?;
+    f(io.as_mut())
+}

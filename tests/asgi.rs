@@ -1,0 +1,595 @@
+//! ASGI applications in daemon process groups: `interface=auto` sees a coroutine callable and
+//! serves it as ASGI 3.0 from the group's event loop. A plain ASGI callable (Debian's Python)
+//! gets the HTTP scope (path decoded, raw_path, query string as bytes, root_path the mount
+//! point, headers lower-cased in order, client, server, lifespan state), streamed request
+//! bodies (8 MiB) and streamed responses (100 MiB, in bounded daemon memory); a server-sent-events stream whose client
+//! leaves sees its send() fail and http.disconnect; 100 event streams stay open on a group
+//! of threads=5, each getting its events, and each sees http.disconnect when its client goes; http.response.pathsend hands the file to
+//! Apache (which answers Range from it); exceptions before and after the response start, a
+//! callable that never starts a response and an invalid header end as WSGI ones do;
+//! request-timeout cancels the task and answers 504; lifespan startup runs as the daemon
+//! starts (a preloaded script) and shutdown when it stops, a stream still open then being
+//! cancelled first; a failed startup is a 500 with
+//! its message; a changed script is served by a fresh process; in embedded mode an ASGI
+//! callable is a 500 with a line saying to add process-group=. Starlette, FastAPI and
+//! Django's get_asgi_application(), installed from PyPI into a venv used with python-home=,
+//! serve their apps, and uvicorn from that venv gives the plain app the same scope (but for
+//! the slashes httpd merges); this needs network access to PyPI once: the venv is kept in
+//! /tmp between runs.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use support::{Server, md5_hex, parse_kv, py_str, server};
+
+/// The plain app in group `plain` (request-timeout=3) at /plain, and embedded at /embedded.
+/// Group `other` serves /failing (its lifespan startup fails) and /reload (a script the test
+/// rewrites), each in an interpreter of its own.
+fn plain_server() -> Server {
+    server()
+        .app("asgi_plain.py")
+        .file("failing.py", FAILING_APP.as_bytes())
+        .file("reload.py", &reload_app("one"))
+        .config(
+            "WSGIDaemonProcess plain threads=5 request-timeout=3 graceful-timeout=5\n\
+             WSGIScriptAlias /plain @DIR@/asgi_plain.py process-group=plain application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /embedded @DIR@/asgi_plain.py\n\
+             WSGIDaemonProcess other threads=2\n\
+             WSGIScriptAlias /failing @DIR@/failing.py process-group=other\n\
+             WSGIScriptAlias /reload @DIR@/reload.py process-group=other\n",
+        )
+        .start()
+}
+
+const FAILING_APP: &str = r#"
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database today"})
+        return
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"served"})
+"#;
+
+/// An ASGI app that answers `version` and the pid serving it.
+fn reload_app(version: &str) -> Vec<u8> {
+    format!(
+        "import os\n\
+         async def application(scope, receive, send):\n\
+         \x20   await send({{'type': 'http.response.start', 'status': 200}})\n\
+         \x20   await send({{'type': 'http.response.body', 'body': b'{version} %d' % os.getpid()}})\n"
+    )
+    .into_bytes()
+}
+
+fn kv(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> BTreeMap<String, String> {
+    let r = s.request(method, path, headers, body);
+    assert_eq!(r.status, 200, "{method} {path}: {}\n{}", r.text(), s.error_log());
+    parse_kv(&r.text())
+}
+
+#[test]
+fn the_http_scope_is_as_the_spec_gives_it() {
+    let s = plain_server();
+    let got = kv(&s, "GET", "/plain/scope/caf%C3%A9%20x?a=1&b=%C3%A9&a=2", &[("X-Dup", "one"), ("x-dup", "two"), ("X-Other", "o")], b"");
+    assert_eq!(got["type"], "'http'");
+    assert_eq!(got["asgi"], "{'version': '3.0', 'spec_version': '2.4'}");
+    assert_eq!(got["http_version"], "'1.1'");
+    assert_eq!(got["method"], "'GET'");
+    assert_eq!(got["scheme"], "'http'");
+    assert_eq!(got["root_path"], "'/plain'");
+    assert_eq!(got["path"], py_str("/plain/scope/café x"));
+    assert_eq!(got["raw_path"], "b'/plain/scope/caf%C3%A9%20x'");
+    assert_eq!(got["query_string"], "b'a=1&b=%C3%A9&a=2'");
+    // Lower-cased, in the order sent. httpd itself joins a repeated request header into one
+    // line (as every module, mod_proxy included, then sees it).
+    let headers = &got["headers"];
+    assert_eq!(headers, &format!("[(b'host', b'127.0.0.1:{}'), (b'connection', b'close'), (b'x-dup', b'one, two'), (b'x-other', b'o')]", s.port()));
+    assert!(got["client"].starts_with("('127.0.0.1', "), "{}", got["client"]);
+    assert_eq!(got["server"], format!("('127.0.0.1', {})", s.port()));
+    // Copied from what lifespan startup set.
+    assert_eq!(got["state"], "{'greeting': 'hello from startup'}");
+    assert_eq!(got["body_length"], "0");
+    // A process of its own, not the Apache child.
+    let pid: u32 = got["pid"].parse().unwrap();
+    assert!(support::children_of(s.parent_pid()).iter().all(|&child| child != pid), "{pid}");
+
+    // POST: the body, in pieces of at most 64 KiB.
+    let body = support::pseudo_random_bytes(200_000, 3);
+    let got = kv(&s, "POST", "/plain/scope?x=y", &[("Content-Type", "application/octet-stream")], &body);
+    assert_eq!(got["method"], "'POST'");
+    assert_eq!(got["query_string"], "b'x=y'");
+    assert_eq!(got["body_length"], "200000");
+    assert_eq!(got["body_md5"], format!("'{}'", md5_hex(&body)));
+    // 200,000 bytes: four pieces, the last with more_body false.
+    assert_eq!(got["body_events"], "4", "{got:?}");
+    // After the response: receive() gives http.disconnect.
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("after-response http.disconnect"), "http.disconnect after the response");
+}
+
+/// VmHWM (peak resident memory) of a process, in KiB.
+fn peak_kib(pid: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon's /proc status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn an_8_mib_upload_and_a_100_mib_streamed_download_in_bounded_memory() {
+    let s = plain_server();
+    let pid = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let before = peak_kib(&pid);
+    let started = Instant::now();
+    let r = s.get("/plain/stream?chunks=1600");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.body.len(), 1600 * 65536);
+    for (i, chunk) in r.body.chunks(65536).enumerate() {
+        assert!(chunk.iter().all(|&b| b == (i % 256) as u8), "chunk {i} has other bytes");
+    }
+    let grown = peak_kib(&pid).saturating_sub(before);
+    eprintln!("100 MiB download: {:?}, daemon peak memory grew {grown} KiB", started.elapsed());
+    // send() waits once 1 MiB is on its way: the daemon never holds much of the body.
+    assert!(grown < 16 * 1024, "the daemon's peak memory grew by {grown} KiB");
+
+    let body = support::pseudo_random_bytes(8 << 20, 11);
+    let started = Instant::now();
+    let got = kv(&s, "PUT", "/plain/scope", &[], &body);
+    assert_eq!(got["body_length"], (8 << 20).to_string());
+    assert_eq!(got["body_md5"], format!("'{}'", md5_hex(&body)));
+    eprintln!("8 MiB upload: {:?}", started.elapsed());
+}
+
+#[test]
+fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let mut stream = s.stream("/plain/events");
+    assert_eq!(stream.head.status, 200);
+    assert_eq!(stream.head.header("Content-Type"), Some("text/event-stream"));
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("data: 3\n\n") {
+        got.extend(stream.next_chunk().expect("more events"));
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("data: 0\n\ndata: 1\n\n"), "{got:?}");
+    stream.disconnect();
+    // The next send raises OSError, and the waiting receive() gets http.disconnect.
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("events-ended"), "the send after the client left failing");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("watch http.disconnect"), "http.disconnect");
+}
+
+#[test]
+fn pathsend_hands_the_file_to_apache() {
+    let s = plain_server();
+    let data = support::pseudo_random_bytes(3 << 20, 9);
+    support::write_file(&s.dir().join("data.bin"), &data);
+    let r = s.get("/plain/file");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.header("Content-Length"), Some(&*data.len().to_string()));
+    assert!(r.body == data, "the file's bytes differ");
+    // Apache answers a Range request from the file, as for wsgi.file_wrapper.
+    let r = s.request("GET", "/plain/file", &[("Range", "bytes=10-19")], b"");
+    assert_eq!(r.status, 206, "{}", s.error_log());
+    assert_eq!(r.body, &data[10..20]);
+}
+
+#[test]
+fn a_hundred_event_streams_on_five_threads() {
+    // Apache's own workers are the limit, as with mod_proxy: enough of them for 100 streams.
+    let s = server()
+        .app("asgi_plain.py")
+        .workers(2, 64)
+        .config(
+            "WSGIDaemonProcess streams threads=5\n\
+             WSGIScriptAlias /streams @DIR@/asgi_plain.py process-group=streams application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let log = s.var_dir().join("lifespan.log");
+    let count = |what: &str| fs::read_to_string(&log).unwrap_or_default().matches(what).count();
+    // Each stream's head comes with its first event, while the 5 workers are free for the next.
+    let started = Instant::now();
+    let mut streams: Vec<_> = (0..100).map(|_| s.stream("/streams/events")).collect();
+    for stream in &mut streams {
+        assert_eq!(stream.head.status, 200);
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("data: 2\n\n") {
+            got.extend(stream.next_chunk().expect("more events"));
+        }
+    }
+    eprintln!("100 streams open, 3 events each: {:?}", started.elapsed());
+    assert_eq!(count("watch http.disconnect"), 0);
+    let closed = Instant::now();
+    for stream in streams {
+        stream.disconnect();
+    }
+    // Each task sees the client gone at its next event (every 50 ms).
+    wait_for(|| count("watch http.disconnect") == 100, "http.disconnect for each of 100 streams");
+    assert!(closed.elapsed() < Duration::from_secs(2), "{:?}", closed.elapsed());
+    // And the workers serve on.
+    assert_eq!(s.get("/streams/scope").status, 200);
+}
+
+#[test]
+fn errors_end_the_response_as_for_wsgi() {
+    let s = plain_server();
+    // Before the start: 500, with the traceback in the error log.
+    assert_eq!(s.get("/plain/raise-before").status, 500);
+    s.expect_log("ValueError: raised before the response start");
+    s.expect_log("Exception occurred processing WSGI script");
+    // After it: the body is cut short (the connection closes before the promised 1000 bytes).
+    let all = s.raw_all(b"GET /plain/raise-after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let text = String::from_utf8_lossy(&all);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("Content-Length: 1000"), "{head}");
+    assert_eq!(body, "partial");
+    s.expect_log("ValueError: raised after the response start");
+    // Returning without starting a response: 500 and a line saying so.
+    assert_eq!(s.get("/plain/no-start").status, 500);
+    s.expect_log("returned without starting a response");
+    // A header WSGI would refuse is refused here too.
+    assert_eq!(s.get("/plain/bad-header").status, 500);
+    s.expect_log("ValueError: space character present in header name");
+    // The process still serves.
+    assert_eq!(s.get("/plain/scope").status, 200);
+}
+
+#[test]
+fn request_timeout_cancels_the_task_with_504() {
+    let s = plain_server();
+    let before = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let started = Instant::now();
+    let r = s.get("/plain/sleep");
+    assert_eq!(r.status, 504, "{}", s.error_log());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2900) && took < Duration::from_secs(10), "{took:?}");
+    s.expect_log("its task is cancelled");
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("cancelled"), "the task seeing CancelledError");
+    // Only the task ended: the same process serves on.
+    assert_eq!(kv(&s, "GET", "/plain/scope", &[], b"")["pid"], before);
+}
+
+#[test]
+fn lifespan_startup_comes_before_the_first_request_and_shutdown_at_the_stop() {
+    let mut s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    // The script names both its groups, so it is loaded, and its startup run, as the daemon
+    // process starts, before any request.
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().starts_with("startup "), "lifespan startup before any request");
+    let pid = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let _ = kv(&s, "GET", "/plain/scope", &[], b"");
+    // A stream that would never end is cancelled as the process stops, before shutdown.
+    let mut stream = s.stream("/plain/events");
+    assert!(stream.next_chunk().is_some());
+    assert!(s.terminate(Duration::from_secs(15)), "Apache did not stop");
+    drop(stream);
+    let lines: Vec<String> =
+        fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with("after-response") && !l.starts_with("events-ended") && !l.starts_with("watch")).map(String::from).collect();
+    assert_eq!(lines, [format!("startup {pid}"), format!("shutdown {pid}")], "{}", s.error_log());
+}
+
+#[test]
+fn a_stream_open_when_the_script_changes_is_cancelled_before_lifespan_shutdown() {
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let old = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    let mut stream = s.stream("/plain/events");
+    assert!(stream.next_chunk().is_some());
+    // A changed script: a fresh process serves the next request; this one stops once
+    // its requests are done, and the stream never is: it is cancelled (within half of
+    // shutdown-timeout), then lifespan shutdown runs.
+    let script = s.dir().join("asgi_plain.py");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    fs::File::options().write(true).open(&script).unwrap().set_modified(later).unwrap();
+    let new = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    assert_ne!(new, old);
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains(&format!("shutdown {old}")), "lifespan shutdown of the old process");
+    s.expect_log("Process stopping with ASGI application");
+    drop(stream);
+}
+
+#[test]
+fn a_failed_lifespan_startup_is_a_500_with_its_message() {
+    let s = plain_server();
+    let r = s.get("/failing/");
+    assert_eq!(r.status, 500, "{}", r.text());
+    s.expect_log("ASGI lifespan startup failed for '");
+    s.expect_log("failing.py': no database today");
+}
+
+#[test]
+fn a_changed_script_is_served_by_a_fresh_process() {
+    let s = plain_server();
+    let first = s.get("/reload/");
+    assert_eq!(first.status, 200, "{}", s.error_log());
+    let (version, pid) = first.text().split_once(' ').map(|(v, p)| (v.to_owned(), p.to_owned())).unwrap();
+    assert_eq!(version, "one");
+    let script = s.dir().join("reload.py");
+    support::write_file(&script, &reload_app("two"));
+    // A different mtime even within the file system's timestamp granularity.
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    fs::File::options().write(true).open(&script).unwrap().set_modified(later).unwrap();
+    let second = s.get("/reload/");
+    assert_eq!(second.status, 200, "{}", s.error_log());
+    let text = second.text();
+    assert!(text.starts_with("two ") && !text.ends_with(&format!(" {pid}")), "{text} (was {pid})");
+}
+
+#[test]
+fn embedded_mode_refuses_an_asgi_callable() {
+    let s = plain_server();
+    assert_eq!(s.get("/embedded/scope").status, 500);
+    s.expect_log("is an ASGI application, which runs only in daemon mode: add process-group=");
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starlette from PyPI
+
+const PYTHON: &str = "/usr/bin/python3";
+/// Bumped when the requirements change, so a kept venv is made again.
+const VENV: &str = "/tmp/mod_wsgi-rs-test-asgi-venv-3";
+const REQUIREMENTS: &[&str] = &["starlette==0.41.3", "fastapi==0.115.6", "uvicorn==0.32.1", "httptools==0.6.4", "Django==5.1.4"];
+
+/// A venv (Debian's Python) with Starlette, FastAPI, uvicorn and Django, made once and kept: `VENV/ready` marks it complete.
+fn venv() -> &'static Path {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let venv = PathBuf::from(VENV);
+        if venv.join("ready").exists() {
+            return venv;
+        }
+        let building = PathBuf::from(format!("{VENV}.{}", std::process::id()));
+        let _ = fs::remove_dir_all(&building);
+        let run = |what: &str, cmd: &mut Command| {
+            let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed (this test needs python3-venv and network access to PyPI):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run("python3 -m venv", Command::new(PYTHON).args(["-m", "venv"]).arg(&building));
+        run(
+            "pip install",
+            Command::new(building.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(REQUIREMENTS)
+                .env_remove("PYTHONPATH")
+                .env_remove("PYTHONHOME")
+                .env_remove("VIRTUAL_ENV"),
+        );
+        // Apache's children (www-data) read it.
+        run("chmod", Command::new("chmod").args(["-R", "a+rX"]).arg(&building));
+        fs::write(building.join("ready"), b"").unwrap();
+        // Another test process may have made it meanwhile: either copy does.
+        if fs::rename(&building, &venv).is_err() {
+            let _ = fs::remove_dir_all(&building);
+        }
+        venv
+    })
+}
+
+const STARLETTE_APP: &str = r#"
+import os
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, PlainTextResponse
+from starlette.routing import Route
+
+async def hello(request):
+    return PlainTextResponse("Hello, world! " + request.url.path + " " + request.query_params.get("q", ""))
+
+async def file(request):
+    return FileResponse(os.path.join(os.path.dirname(__file__), "data.bin"))
+
+application = Starlette(routes=[Route("/hello", hello), Route("/file", file)])
+"#;
+
+const FASTAPI_APP: &str = r#"
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+application = FastAPI()
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+@application.get("/items/{item_id}")
+async def read_item(item_id: int, q: str = ""):
+    return {"item_id": item_id, "q": q}
+
+@application.post("/items")
+async def create_item(item: Item):
+    return {"name": item.name.upper(), "price": item.price * 2}
+"#;
+
+#[test]
+fn starlette_and_fastapi_from_a_venv() {
+    let venv = venv();
+    let data = support::pseudo_random_bytes(3 << 20, 5);
+    let s = server()
+        .file("star.py", STARLETTE_APP.as_bytes())
+        .file("fast.py", FASTAPI_APP.as_bytes())
+        .file("data.bin", &data)
+        .config(&format!(
+            "WSGIDaemonProcess star threads=5 python-home={}\n\
+             WSGIScriptAlias /star @DIR@/star.py process-group=star application-group=%{{GLOBAL}}\n\
+             WSGIScriptAlias /fast @DIR@/fast.py process-group=star application-group=%{{GLOBAL}}\n",
+            venv.display()
+        ))
+        .start();
+    let r = s.get("/star/hello?q=%C3%A9t%C3%A9");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), "Hello, world! /star/hello été");
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(s.get("/star/missing").status, 404);
+    // FileResponse (this Starlette streams the file, and answers Range itself).
+    let r = s.get("/star/file");
+    assert_eq!(r.status, 200, "{}", s.error_log());
+    assert_eq!(r.header("Content-Length"), Some(&*data.len().to_string()));
+    assert!(r.body == data, "the file's bytes differ");
+    let r = s.request("GET", "/star/file", &[("Range", "bytes=10-19")], b"");
+    assert_eq!(r.status, 206, "{}", s.error_log());
+    assert_eq!(r.body, &data[10..20]);
+
+    let r = s.get("/fast/items/42?q=x%20y");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), r#"{"item_id":42,"q":"x y"}"#);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_eq!(s.get("/fast/items/forty-two").status, 422);
+    let r = s.request("POST", "/fast/items", &[("Content-Type", "application/json")], br#"{"name": "widget", "price": 2.5}"#);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert_eq!(r.text(), r#"{"name":"WIDGET","price":5.0}"#);
+}
+
+const DJANGO_APP: &str = r#"
+from django.conf import settings
+
+settings.configure(
+    DEBUG=False, SECRET_KEY="test", ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__,
+    DATABASES={}, INSTALLED_APPS=[], MIDDLEWARE=[],
+)
+
+from django.core.asgi import get_asgi_application
+from django.http import HttpResponse
+from django.urls import path
+
+def hello(request, name):
+    return HttpResponse("Hello from Django, %s: %s %s %s %s" % (name, request.method, request.path, request.path_info, request.GET.get("q", "")))
+
+def echo(request):
+    return HttpResponse(request.body[::-1], content_type="application/octet-stream")
+
+urlpatterns = [path("hello/<str:name>", hello), path("echo", echo)]
+application = get_asgi_application()
+"#;
+
+#[test]
+fn django_get_asgi_application_from_a_venv() {
+    let venv = venv();
+    let s = server()
+        .file("django_app.py", DJANGO_APP.as_bytes())
+        .config(&format!(
+            "WSGIDaemonProcess dj threads=5 python-home={}\n\
+             WSGIScriptAlias /dj @DIR@/django_app.py process-group=dj application-group=%{{GLOBAL}}\n",
+            venv.display()
+        ))
+        .start();
+    let r = s.get("/dj/hello/caf%C3%A9?q=%C3%A9t%C3%A9");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    // SCRIPT_NAME from root_path: request.path has the mount point, path_info not.
+    assert_eq!(r.text(), "Hello from Django, café: GET /dj/hello/café /hello/café été");
+    let body = support::pseudo_random_bytes(300_000, 4);
+    let r = s.request("POST", "/dj/echo", &[("Content-Type", "application/octet-stream")], &body);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    assert!(r.body.iter().eq(body.iter().rev()), "the body did not come back reversed");
+    assert_eq!(s.get("/dj/missing").status, 404);
+    // Django's handler refuses the lifespan scope: it runs without it.
+    s.expect_log("ASGI 'lifespan' protocol appears unsupported");
+}
+
+/// One HTTP/1.1 request with `Connection: close`: the response's status and body (the
+/// body must come with a Content-Length, as the plain app's /scope does).
+fn fetch(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    (head[9..12].parse().expect("status"), body.to_owned())
+}
+
+/// uvicorn (from the venv) serving the plain app at `root_path`; killed on drop.
+struct Uvicorn(std::process::Child, u16);
+
+impl Drop for Uvicorn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn uvicorn(app_dir: &Path, root_path: &str) -> Uvicorn {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(venv().join("bin/python"))
+        .args(["-m", "uvicorn", "asgi_plain:application", "--http", "httptools", "--host", "127.0.0.1", "--log-level", "warning"])
+        .arg("--app-dir")
+        .arg(app_dir)
+        .args(["--root-path", root_path, "--port", &port.to_string()])
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start uvicorn");
+    let uvicorn = Uvicorn(child, port);
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "uvicorn listening");
+    uvicorn
+}
+
+/// A request: method, target, headers, body.
+type Exchange<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+
+#[test]
+fn the_scope_is_what_uvicorn_gives_the_same_app() {
+    let s = plain_server();
+    let uv = uvicorn(s.dir(), "/plain");
+    let requests: &[Exchange] = &[
+        ("GET", "/scope/caf%C3%A9%20x/%E2%82%AC?a=1&b=%C3%A9&a=2&c", &[("X-One", "1"), ("Cookie", "a=1; b=two")], b""),
+        ("GET", "/scope//double//slashes/?", &[("Accept", "*/*")], b""),
+        ("POST", "/scope/form?x=%2F", &[("Content-Type", "application/x-www-form-urlencoded")], b"name=caf%C3%A9&n=1"),
+        ("PUT", "/scope/%7Euser/a+b", &[("X-Empty", "")], &[0, 1, 2, 255]),
+    ];
+    // Same for both servers, whatever the connection: the client's and server's
+    // addresses and ports, the spec version (uvicorn says 2.3), the pid, and `extensions`
+    // (pathsend is ours).
+    let differ = ["client", "server", "asgi", "pid", "extensions", "headers"];
+    for (method, target, headers, body) in requests {
+        let (status, ours) = fetch(s.port(), method, &format!("/plain{target}"), headers, body);
+        assert_eq!(status, 200, "{method} {target}: {ours}\n{}", s.error_log());
+        let (status, theirs) = fetch(uv.1, method, target, headers, body);
+        assert_eq!(status, 200, "uvicorn {method} {target}: {theirs}");
+        let (mut ours, theirs) = (parse_kv(&ours), parse_kv(&theirs));
+        if target.contains("//") {
+            // httpd merges slashes in the path it maps (MergeSlashes On, its default), as
+            // WSGI applications see it too; raw_path keeps them.
+            assert_eq!(ours["path"], "'/plain/scope/double/slashes/'");
+            ours.insert("path".into(), theirs["path"].clone());
+        }
+        for (key, value) in &theirs {
+            if !differ.contains(&key.as_str()) {
+                assert_eq!(ours.get(key), Some(value), "{method} {target}: {key}");
+            }
+        }
+        // Headers: the same, but for Host (it names the port) and Connection.
+        let strip = |h: &str| {
+            h.split("), (")
+                .filter(|pair| !pair.contains("b'host'") && !pair.contains("b'connection'") && !pair.contains("b'content-length'"))
+                .map(|pair| pair.trim_matches(['[', ']', '(', ')']).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&ours["headers"]), strip(&theirs["headers"]), "{method} {target}");
+    }
+}
