@@ -263,7 +263,7 @@ fn asgi_or_wsgi(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestCon
         );
         return Err(Outcome::NoApplication);
     };
-    match asgi::wanted(py, info.interface, &app) {
+    match asgi::wanted(info.interface, &app) {
         Ok(false) => {}
         Ok(true) => return asgi::start(py, info, context, &app).map(Called::Asgi),
         Err(err) => return Err(failure(py, context, err)),
