@@ -128,7 +128,7 @@ fn read_ahead(req: &mut Request, limit: usize) -> std::io::Result<ReadAhead> {
             body.pieces.push(Piece::take()?);
         }
         let Some(piece) = body.pieces.last_mut() else { break };
-        let room = (PIECE - at).min(limit - body.len);
+        let room = (PIECE - at).min(limit - body.len).min(READ_STEP);
         let n = req.read_body_bytes(&mut piece[at..at + room])?;
         body.len += n;
         if n == 0 || !req.has_body() {
@@ -137,6 +137,28 @@ fn read_ahead(req: &mut Request, limit: usize) -> std::io::Result<ReadAhead> {
         }
     }
     Ok(body)
+}
+
+/// The most asked of Apache per read of the request body. Its input filter
+/// reads as much as asked for at once, into 8 KB blocks of the connection's
+/// allocator, which keeps freed blocks for the connection's next request (up
+/// to MaxMemFree): asked for 64 KiB, each connection kept eight of them.
+const READ_STEP: usize = 16 * 1024;
+
+/// Reads body bytes into `buf` a READ_STEP at a time until it is full, the
+/// body ends (0), or a read comes back short: what came then goes on at
+/// once rather than waiting for a slow client to fill the piece.
+fn read_piece(req: &mut Request, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let want = (buf.len() - filled).min(READ_STEP);
+        let n = req.read_body_bytes(&mut buf[filled..filled + want])?;
+        filled += n;
+        if n < want || !req.has_body() {
+            break;
+        }
+    }
+    Ok(filled)
 }
 
 fn log_read_error(req: &Request, e: &std::io::Error) {
@@ -337,7 +359,7 @@ fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &
     if !body.whole && req.has_body() {
         let mut buf = Piece::take().map_err(SendError::Client)?;
         loop {
-            let n = req.read_body_bytes(&mut buf).map_err(SendError::Client)?;
+            let n = read_piece(req, &mut buf).map_err(SendError::Client)?;
             if n == 0 {
                 break;
             }
