@@ -16,11 +16,12 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-use support::{TempDir, cmdline_of, kill, process_alive, write_file};
+use support::express::ServerProcess;
+use support::{TempDir, write_file};
 
 const PYTHON: &str = "/usr/bin/python3";
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -28,8 +29,6 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// dependencies, takes about 2 minutes on 2 shared cores.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const PIP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The file name pip gives the module inside the package (Python's extension suffix).
 const MODULE_FILE: &str = "mod_wsgi_rs/mod_wsgi-apache.cpython-311-x86_64-linux-gnu.so";
 
@@ -131,7 +130,7 @@ fn free_port() -> u16 {
 /// manage.py runmodwsgi exec'ing it). On drop it is sent SIGTERM, and whatever of its server
 /// root is left is killed.
 struct Running {
-    child: Option<Child>,
+    process: ServerProcess,
     port: u16,
     root: PathBuf,
     log: PathBuf,
@@ -151,18 +150,13 @@ impl Running {
             .spawn()
             .expect("spawn server");
         let mut r = Running {
-            child: Some(child),
+            process: ServerProcess::new(child, root, port),
             port,
             root: root.to_path_buf(),
             log: log.to_path_buf(),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = r.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("server exited with {status}\n{}", r.output());
-            }
-            assert!(Instant::now() < deadline, "not listening\n{}", r.output());
-            sleep(Duration::from_millis(50));
+        if let Err(why) = r.process.wait_listening() {
+            panic!("server {why}\n{}", r.output());
         }
         r
     }
@@ -207,61 +201,8 @@ impl Running {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// Live processes of this server: Apache (its root is in the command line) and its
-    /// daemon group (named host:port).
-    fn processes(&self) -> Vec<u32> {
-        let root = self.root.display().to_string();
-        let daemon = format!("wsgi:127.0.0.1:{}", self.port);
-        fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| pid != std::process::id() && process_alive(pid))
-            .filter(|&pid| {
-                let cmd = cmdline_of(pid);
-                cmd.contains(&root) || cmd.contains(&daemon)
-            })
-            .collect()
-    }
-
-    /// SIGTERM to the started process; true when it exited leaving no process of its server
-    /// within STOP_TIMEOUT.
     fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return self.processes().is_empty();
-        };
-        kill("TERM", child.id());
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            let exited = matches!(child.try_wait(), Ok(Some(_)));
-            if exited && self.processes().is_empty() {
-                return true;
-            }
-            if Instant::now() > deadline {
-                if !exited {
-                    self.child = Some(child);
-                }
-                return false;
-            }
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill("TERM", child.id());
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while !matches!(child.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
-                sleep(Duration::from_millis(50));
-            }
-            kill("KILL", child.id());
-            let _ = child.wait();
-        }
-        for pid in self.processes() {
-            kill("KILL", pid);
-        }
+        self.process.terminate()
     }
 }
 

@@ -6,13 +6,13 @@ use super::{TempDir, cmdline_of, kill, process_alive};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub const EXPRESS: &str = env!("CARGO_BIN_EXE_mod_wsgi-express");
-pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const HELLO: &str = "def application(environ, start_response):\n\
@@ -37,7 +37,7 @@ pub fn express(args: &[&str]) -> Output {
 /// A running `mod_wsgi-express start-server` (Apache, once it has exec'd). On drop, it is
 /// stopped and every process of its server root killed.
 pub struct Express {
-    child: Option<Child>,
+    process: ServerProcess,
     pub root: PathBuf,
     pub port: u16,
     pub dir: TempDir,
@@ -69,18 +69,13 @@ impl Express {
             .spawn()
             .expect("spawn mod_wsgi-express");
         let mut e = Express {
-            child: Some(child),
+            process: ServerProcess::new(child, &root, port),
             root,
             port,
             dir,
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = e.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("mod_wsgi-express exited with {status}\n{}", e.output());
-            }
-            assert!(Instant::now() < deadline, "not listening\n{}", e.output());
-            sleep(Duration::from_millis(50));
+        if let Err(why) = e.process.wait_listening() {
+            panic!("mod_wsgi-express {why}\n{}", e.output());
         }
         e
     }
@@ -134,6 +129,46 @@ impl Express {
         Reply::parse(&raw)
     }
 
+    /// Live processes of this server (see ServerProcess::processes).
+    pub fn processes(&self) -> Vec<u32> {
+        self.process.processes()
+    }
+
+    /// SIGTERM to the express process (see ServerProcess::terminate).
+    pub fn terminate(&mut self) -> bool {
+        self.process.terminate()
+    }
+}
+
+/// A started server (mod_wsgi-express, or a command that becomes it) and the processes of
+/// its server root: on drop it is stopped and every one of them killed.
+pub struct ServerProcess {
+    child: Option<Child>,
+    root: PathBuf,
+    port: u16,
+}
+
+impl ServerProcess {
+    /// `child` serves on `port` with `root` as its server root.
+    pub fn new(child: Child, root: &Path, port: u16) -> ServerProcess {
+        ServerProcess { child: Some(child), root: root.to_path_buf(), port }
+    }
+
+    /// Waits up to START_TIMEOUT for the port to accept connections; Err says why not.
+    pub fn wait_listening(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                return Err(format!("exited with {status}"));
+            }
+            if Instant::now() > deadline {
+                return Err("is not listening".into());
+            }
+            sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// Live processes belonging to this server: its root in the command line (Apache's
     /// parent and children), or its daemon group's display name.
     pub fn processes(&self) -> Vec<u32> {
@@ -151,10 +186,12 @@ impl Express {
             .collect()
     }
 
-    /// SIGTERM to the express process; true when it exited and left no process of its
+    /// SIGTERM to the started process; true when it exited and left no process of its
     /// server root within `STOP_TIMEOUT`.
     pub fn terminate(&mut self) -> bool {
-        let mut child = self.child.take().expect("running");
+        let Some(mut child) = self.child.take() else {
+            return self.processes().is_empty();
+        };
         kill("TERM", child.id());
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
@@ -173,7 +210,7 @@ impl Express {
     }
 }
 
-impl Drop for Express {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             kill("TERM", child.id());
