@@ -2,7 +2,7 @@
 //! starts `start-server` on a free port with its server root in a temp dir, talks HTTP to it,
 //! and stops it (and every process of its server root) on drop.
 
-use super::{TempDir, cmdline_of, kill, process_alive};
+use super::{Response, TempDir, cmdline_of, kill, process_alive};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -110,7 +110,7 @@ impl Express {
 
     /// `GET path` as HTTP/1.0 with extra request headers (a `Host` among them replaces the
     /// default one).
-    pub fn request(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub fn request(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut req = format!("GET {path} HTTP/1.0\r\nConnection: close\r\n");
@@ -122,11 +122,10 @@ impl Express {
         }
         req += "\r\n";
         s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.take(16 << 20)
-            .read_to_end(&mut raw)
-            .expect("read response");
-        Reply::parse(&raw)
+        let mut r = std::io::BufReader::new(s.take(16 << 20));
+        let head = super::read_head(&mut r);
+        let body = super::read_body(&mut r, &head, false);
+        Response { status: head.status, reason: head.reason, headers: head.headers, body }
     }
 
     /// Live processes of this server (see ServerProcess::processes).
@@ -239,46 +238,3 @@ pub fn assert_error(out: &Output, expect: &str) {
     assert!(err.contains(expect), "{expect:?} not in {err:?}");
 }
 
-/// A parsed HTTP/1.0 response.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: raw[split + 4..].to_vec(),
-        }
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
