@@ -486,9 +486,7 @@ impl Request {
 impl RequestIo for Request {
     fn read_body(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
         // SAFETY: writes at most buf.len() bytes into buf and returns how many.
-        static CAP: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| std::env::var("MODWSGI_READ_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
-        let len = buf.len().min(*CAP);
-        let n = unsafe { ffi::ap_get_client_block(self.raw.as_ptr(), buf.as_mut_ptr().cast(), len) };
+        let n = unsafe { ffi::ap_get_client_block(self.raw.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(io::Error::other(self.body_read_failure()));
         }

@@ -303,10 +303,10 @@ pub enum ResponseFrame {
 /// and returns it. Fails with `TooLarge` before writing anything if the
 /// encoded head exceeds `MAX_HEAD`. Does not flush.
 pub fn write_request_head(w: &mut impl Write, head: &RequestHead, seal: impl FnOnce(&[u8]) -> [u8; MAC_LEN]) -> Result<()> {
-    // Every string below with its 4-byte length, the fixed-size fields, the environ.
+    // Every string below with its 4-byte length, the fixed-size fields, the environ and headers.
     let strings = [&head.script_filename, &head.callable_object, &head.application_group, &head.request_id, &head.listener_host, &head.url_scheme, &head.request_handler, &head.handler_script];
-    let environ: usize = head.environ.iter().map(|(name, value)| 8 + name.len() + value.len()).sum();
-    let payload = MAC_LEN + 4 + strings.iter().map(|s| 4 + s.len()).sum::<usize>() + 64 + 4 + environ;
+    let pairs: usize = [&head.environ, &head.headers].iter().flat_map(|p| p.iter()).map(|(name, value)| 8 + name.len() + value.len()).sum();
+    let payload = MAC_LEN + 4 + strings.iter().map(|s| 4 + s.len()).sum::<usize>() + 64 + 8 + pairs;
     let mut e = Encoder::with_capacity(FrameKind::RequestHead, payload);
     e.put(&[0; MAC_LEN])?;
     e.put(&[0; 4])?; // the length of the sealed fields

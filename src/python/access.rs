@@ -13,7 +13,8 @@ use pyo3::types::{PyBytes, PyDict, PyModule, PyString, PyTuple};
 use super::context::{Current, RequestContext};
 use super::log_stream::LogStream;
 use super::script::{self, LoadError};
-use super::wsgi::{MOD_WSGI_VERSION, log_exception, text};
+use super::environ_keys::Keys;
+use super::wsgi::{MOD_WSGI_VERSION, log_exception, put_cgi, text};
 use super::{Level, RequestIo, application_groups};
 
 /// The request as an access-control script sees it.
@@ -265,9 +266,7 @@ fn answer<'py, T, E: Rejection>(py: Python<'py>, context: &RequestContext, resul
 
 fn environ<'py>(py: Python<'py>, req: &HookRequest<'_>, errors: &Bound<'py, LogStream>) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
-    for (name, value) in &req.cgi {
-        env.set_item(text(py, name), text(py, value))?;
-    }
+    put_cgi(&env, Keys::current(py), &req.cgi)?;
     env.set_item("wsgi.errors", errors)?;
     env.set_item("apache.version", req.server_version)?;
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;

@@ -102,11 +102,11 @@ pub struct Keys(&'static [usize]);
 
 impl Keys {
     /// The table of the interpreter `py` runs in, made on first use.
-    pub fn current(py: Python<'_>) -> PyResult<Keys> {
+    pub fn current(py: Python<'_>) -> Keys {
         // SAFETY: the GIL is held, so there is a current interpreter.
         let interp = unsafe { ffi::PyInterpreterState_Get() } as usize;
         if let Some(&(_, table)) = TABLES.lock().iter().find(|(i, _)| *i == interp) {
-            return Ok(Keys(table));
+            return Keys(table);
         }
         let mut made = Vec::with_capacity(NAMES.len());
         for name in NAMES {
@@ -114,7 +114,7 @@ impl Keys {
         }
         let table: &'static [usize] = Box::leak(made.into_boxed_slice());
         TABLES.lock().push((interp, table));
-        Ok(Keys(table))
+        Keys(table)
     }
 
     /// The string for `name`, if it is one made ahead.

@@ -412,6 +412,18 @@ pub(super) fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
+/// Adds CGI variables to an environ, names and values as latin-1 str.
+pub(super) fn put_cgi(env: &Bound<'_, PyDict>, keys: Keys, cgi: &[(&[u8], &[u8])]) -> PyResult<()> {
+    let py = env.py();
+    for (name, value) in cgi {
+        match keys.get(py, name) {
+            Some(key) => env.set_item(key, text(py, value))?,
+            None => env.set_item(text(py, name), text(py, value))?,
+        }
+    }
+    Ok(())
+}
+
 /// A dict with room for `entries` without growing: an environ would
 /// otherwise be rehashed four times on its way to some sixty entries.
 fn presized_dict(py: Python<'_>, entries: usize) -> Bound<'_, PyDict> {
@@ -426,14 +438,9 @@ fn presized_dict(py: Python<'_>, entries: usize) -> Bound<'_, PyDict> {
 
 /// The environ; `counts` is (thread id, its earlier requests, the process's earlier requests).
 fn environ<'py>(py: Python<'py>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'py, LogStream>, counts: (u64, u64, u64)) -> PyResult<Bound<'py, PyDict>> {
-    let keys = Keys::current(py)?;
+    let keys = Keys::current(py);
     let env = presized_dict(py, info.cgi.len() + 32);
-    for (name, value) in &info.cgi {
-        match keys.get(py, name) {
-            Some(key) => env.set_item(key, text(py, value))?,
-            None => env.set_item(text(py, name), text(py, value))?,
-        }
-    }
+    put_cgi(&env, keys, &info.cgi)?;
     // A name made ahead (checked when compiling), and its value.
     macro_rules! set {
         ($name:literal, $value:expr) => {

@@ -111,7 +111,7 @@ fn helper(py: Python<'_>, group: &str) -> PyResult<Arc<Py<PyModule>>> {
     if let Some(helper) = HELPERS.lock().as_ref().and_then(|h| h.get(group)) {
         return Ok(helper.clone());
     }
-    let modules = py.import("sys")?.getattr("modules")?;
+    let modules = super::sys_modules(py);
     let code = CString::new(include_str!("event_loop.py")).expect("no NUL in event_loop.py");
     // The loop thread starts as the module runs; `_log` is there first.
     let module = PyModule::new(py, HELPER)?;
