@@ -103,6 +103,33 @@ fn killed_daemon_is_replaced_and_the_next_request_succeeds() {
 }
 
 #[test]
+fn connections_kept_to_a_killed_daemon_are_passed_over_quietly() {
+    let s = supervised("", "");
+    let old = daemon_pid(&s, "/d");
+    // Concurrent requests leave several connections kept by the Apache children.
+    let kept: Vec<_> = (0..6).map(|_| background_get(&s, "/d/pid")).collect();
+    for request in kept {
+        let (status, out, _) = request.join().unwrap();
+        assert!(status.contains(" 200 "), "{out}");
+    }
+    kill("KILL", old);
+    assert_ne!(daemon_pid(&s, "/d"), old);
+    // Requests that find a kept connection closed take another, with or
+    // without a body, and nothing is logged for it.
+    let body = vec![b'x'; 100_000];
+    for _ in 0..8 {
+        assert_ne!(daemon_pid(&s, "/d"), old);
+        let r = s.request("POST", "/d/md5", &[], &body);
+        assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+        assert!(r.text().starts_with("length=100000\n"), "{}", r.text());
+    }
+    let log = s.error_log();
+    for unwanted in ["Connect after WSGI daemon process restart", "Unable to send request", "Truncated"] {
+        assert!(!log.contains(unwanted), "{unwanted:?} in\n{log}");
+    }
+}
+
+#[test]
 fn request_in_flight_when_the_daemon_dies_gets_500_not_a_hang() {
     let s = supervised("", "");
     let slow = background_get(&s, "/d/sleep/20/inflight");

@@ -53,10 +53,16 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
     };
     head.body_read_ahead = reading.elapsed().as_micros().try_into().unwrap_or(i64::MAX);
     let target = Target { group, error_override, timeout: socket_timeout(req, group) };
-    let (stream, pooled) = checkout(group, target.timeout);
-    head.queue_start = crate::daemon::monitor::now_micros();
-    head.daemon_connects = 1;
-    let mut relayed = exchange(req, head, &body, &target, stream, pooled);
+    let mut relayed = loop {
+        let (stream, pooled) = checkout(group);
+        head.queue_start = crate::daemon::monitor::now_micros();
+        head.daemon_connects = 1;
+        match exchange(req, head, &body, &target, stream.or_else(|()| connect(group, target.timeout)), pooled) {
+            // A kept connection whose daemon had closed it: the next one, or a new one.
+            Relayed::Stale => continue,
+            relayed => break relayed,
+        }
+    };
     // The request never ran and can go again on a new connection: the
     // daemon handed it back (it is restarting for a changed script), or a
     // kept connection turned out closed (its daemon had just ended). A
@@ -64,12 +70,12 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
     for _ in 0..RETRIES {
         match relayed {
             Relayed::Done(status) => return status,
-            Relayed::Again => relayed = exchange(req, again(req, head), &body, &target, connect(group, target.timeout), false),
+            Relayed::Again | Relayed::Stale => relayed = exchange(req, again(req, head), &body, &target, connect(group, target.timeout), false),
         }
     }
     match relayed {
         Relayed::Done(status) => status,
-        Relayed::Again => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
+        Relayed::Again | Relayed::Stale => ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
     }
 }
 
@@ -87,7 +93,11 @@ fn again<'h>(req: &Request, head: &'h mut RequestHead) -> &'h RequestHead {
 
 enum Relayed {
     Done(c_int),
+    /// The request never ran: it goes again, on a new connection.
     Again,
+    /// A kept connection turned out closed before any of the request went
+    /// out (its daemon stopped meanwhile): the request takes another.
+    Stale,
 }
 
 /// Where a request goes and how its response is treated.
@@ -209,6 +219,7 @@ fn exchange(req: &mut Request, head: &RequestHead, body: &ReadAhead, target: &Ta
         // one, if the body is still to hand (none was read from the client
         // meanwhile) and the daemon cannot have started it: the request has
         // no body, or none of it reached the daemon.
+        Err(SendError::Daemon(protocol::ProtocolError::Io(e))) if pooled && conn.wire.sent() == before && matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => return Relayed::Stale,
         Err(SendError::Daemon(_)) if pooled && sent.streamed == 0 && (sent.bytes == 0 || conn.wire.sent() == before) => return Relayed::Again,
         Err(SendError::Client(e)) => {
             log_read_error(req, &e);
@@ -279,15 +290,13 @@ static IDLE: LazyLock<Mutex<HashMap<String, Vec<Conn>>>> = LazyLock::new(Default
 /// At most this many idle connections per group and Apache child.
 const MAX_IDLE: usize = 64;
 
-/// A kept connection the daemon has not closed (true), else a new one.
-fn checkout(group: &Group, timeout: Duration) -> (std::io::Result<Conn>, bool) {
-    loop {
-        let pooled = IDLE.lock().get_mut(&group.socket).and_then(Vec::pop);
-        match pooled {
-            Some(conn) if super::os::nothing_pending(conn.wire.stream()) => return (Ok(conn), true),
-            Some(_) => continue, // closed by its daemon (restart, recycling): drop it
-            None => return (connect(group, timeout), false),
-        }
+/// The most recently kept connection to the group (true), else Err: a new
+/// one is needed. Whether its daemon closed it meanwhile (a restart) shows
+/// when the request is sent: a broken pipe, with nothing gone out.
+fn checkout(group: &Group) -> (Result<Conn, ()>, bool) {
+    match IDLE.lock().get_mut(&group.socket).and_then(Vec::pop) {
+        Some(conn) => (Ok(conn), true),
+        None => (Err(()), false),
     }
 }
 

@@ -3,7 +3,7 @@
 //! next one.
 
 use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -155,17 +155,27 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         let reusable = end_exchange(&conn, outcome, &stopping);
         after_exchange(group, &reactor, &served, conn, token, reusable);
     };
+    let relays_started = Once::new();
     std::thread::scope(|scope| {
         scope.spawn(|| reactor.accept_and_sweep(&workers_done));
-        for _ in 0..group.config.threads.max(1) {
-            let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || relays.run(&workers_done, linger, &finish));
-            if let Err(e) = spawned {
-                log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create relay thread in daemon process '{}': {e}", std::process::id(), group.config.name));
-            }
-        }
+        let (relays, relays_started, workers_done, finish) = (&relays, &relays_started, &workers_done, &finish);
+        // The relay threads start with the first ASGI request: a daemon
+        // serving only WSGI has none.
+        let adopt = move |held: Held| {
+            relays_started.call_once(|| {
+                for _ in 0..group.config.threads.max(1) {
+                    let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || relays.run(workers_done, linger, finish));
+                    if let Err(e) = spawned {
+                        log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create relay thread in daemon process '{}': {e}", std::process::id(), group.config.name));
+                    }
+                }
+            });
+            relays.adopt(held);
+        };
         let workers: Vec<_> = (0..group.config.threads.max(1))
             .filter_map(|_| {
-                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, || worker(group, &reactor, &relays, &stopping, &served));
+                let (reactor, stopping, served) = (&reactor, &stopping, &served);
+                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || worker(group, reactor, &adopt, stopping, served));
                 spawned
                     .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name)))
                     .ok()
@@ -181,13 +191,13 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     0
 }
 
-fn worker(group: &Group, reactor: &Reactor<'_>, relays: &Relays, stopping: &AtomicBool, served: &AtomicU32) {
+fn worker(group: &Group, reactor: &Reactor<'_>, adopt: &(dyn Fn(Held) + Sync), stopping: &AtomicBool, served: &AtomicU32) {
     // A stopping process serves the requests it has read; what it has not
     // read waits for its successor.
     while let Some(Ready { conn, token, head }) = reactor.next_request() {
         match serve_exchange(group, &conn, head, stopping, served) {
             Exchange::Ended(reusable) => after_exchange(group, reactor, served, conn, token, reusable),
-            Exchange::Detached(request, busy) => relays.adopt(Held { request, conn, token, busy }),
+            Exchange::Detached(request, busy) => adopt(Held { request, conn, token, busy }),
         }
     }
 }
