@@ -9,9 +9,12 @@
 //! callable that never starts a response and an invalid header end as WSGI ones do;
 //! request-timeout cancels the task and answers 504; lifespan startup runs as the daemon
 //! starts (a preloaded script) and shutdown when it stops, a stream still open then being
-//! cancelled first; a failed startup is a 500 with
-//! its message; a changed script is served by a fresh process; in embedded mode an ASGI
-//! callable is a 500 with a line saying to add process-group=. Starlette, FastAPI and
+//! cancelled first; a failed startup is a 500 with its message, and the process is replaced
+//! after a back-off that doubles with each failing generation, until a startup succeeds;
+//! subscribers of mod_wsgi.subscribe_events() hear request_started, response_started,
+//! request_exception and request_finished for ASGI requests; a changed script is served by a
+//! fresh process; in embedded mode an ASGI callable is a 500 with a line saying to add
+//! process-group=. Starlette, FastAPI and
 //! Django's get_asgi_application(), installed from PyPI into a venv used with python-home=,
 //! serve their apps, and uvicorn from that venv gives the plain app the same scope (but for
 //! the slashes httpd merges); this needs network access to PyPI once: the venv is kept in
@@ -260,8 +263,10 @@ fn errors_end_the_response_as_for_wsgi() {
     // A header WSGI would refuse is refused here too.
     assert_eq!(s.get("/plain/bad-header").status, 500);
     s.expect_log("ValueError: space character present in header name");
-    // The process still serves.
+    // The process still serves, and the requests that ended (without event subscribers)
+    // have left mod_wsgi.active_requests.
     assert_eq!(s.get("/plain/scope").status, 200);
+    wait_for(|| s.get("/plain/active").text() == "active=1", "only the request asking in active_requests");
 }
 
 #[test]
@@ -369,6 +374,124 @@ fn embedded_mode_refuses_an_asgi_callable() {
     let s = plain_server();
     assert_eq!(s.get("/embedded/scope").status, 500);
     s.expect_log("is an ASGI application, which runs only in daemon mode: add process-group=");
+}
+
+/// Starts while `fail-startup` (next to it) exists: answers lifespan.startup.failed, then
+/// raises, as Starlette does. var/startups.log gets `failed <pid>` or `started <pid>`.
+const STARTUP_APP: &str = r#"
+import os
+HERE = os.path.dirname(__file__)
+
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        failing = os.path.exists(os.path.join(HERE, "fail-startup"))
+        with open(os.path.join(HERE, "var", "startups.log"), "a") as f:
+            f.write("%s %d\n" % ("failed" if failing else "started", os.getpid()))
+        if failing:
+            await send({"type": "lifespan.startup.failed", "message": "marker present"})
+            raise RuntimeError("startup refused")
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"served %d" % os.getpid()})
+"#;
+
+#[test]
+fn a_failed_lifespan_startup_replaces_the_process_after_a_back_off() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    // Preloaded (both groups named): each process tries the startup as it starts.
+    let s = server()
+        .file("startup.py", STARTUP_APP.as_bytes())
+        .file("fail-startup", b"")
+        .config(
+            "WSGIDaemonProcess starting threads=2\n\
+             WSGIScriptAlias /starting @DIR@/startup.py process-group=starting application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let log = s.var_dir().join("startups.log");
+    let pids = |what: &str| -> Vec<String> {
+        fs::read_to_string(&log).unwrap_or_default().lines().filter_map(|l| l.strip_prefix(what)).map(str::to_owned).collect()
+    };
+    wait_for(|| !pids("failed ").is_empty(), "a failed startup");
+    // Meanwhile, each request is a 500 with a line saying why.
+    let r = s.get("/starting/");
+    assert_eq!(r.status, 500, "{}", r.text());
+    s.expect_log("startup.py': marker present");
+    // The failure, once, with its message and the traceback of what the app raised then.
+    s.expect_log("ASGI lifespan startup of '");
+    s.expect_log("startup.py' failed: marker present");
+    s.expect_log("RuntimeError: startup refused");
+    s.expect_log("process 'starting' will be replaced in 1 second (failed startups in a row: 1).");
+    // After the back-off a fresh process tries again; failing too, it waits twice as long.
+    let started = Instant::now();
+    wait_for(|| pids("failed ").len() >= 2, "a fresh process trying the startup again");
+    let failed = pids("failed ");
+    assert_ne!(failed[0], failed[1]);
+    assert!(started.elapsed() > Duration::from_millis(500), "replaced after {:?}", started.elapsed());
+    s.expect_log("Lifespan startup back-off expired, replacing process 'starting'.");
+    s.expect_log("process 'starting' will be replaced in 2 seconds (failed startups in a row: 2).");
+    assert_eq!(s.get("/starting/").status, 500);
+    // The cause gone, the third process starts, and serves.
+    fs::remove_file(s.dir().join("fail-startup")).unwrap();
+    wait_for(|| !pids("started ").is_empty(), "a startup that succeeds");
+    let third = pids("started ")[0].clone();
+    assert!(!failed.contains(&third), "{third} {failed:?}");
+    let r = s.get("/starting/");
+    assert_eq!((r.status, r.text()), (200, format!("served {third}")), "{}", s.error_log());
+}
+
+/// Every event line the ASGI events app recorded.
+fn recorded_events(s: &Server) -> String {
+    fs::read_to_string(s.var_dir().join("events.log")).unwrap_or_default()
+}
+
+#[test]
+fn subscribers_hear_the_events_of_asgi_requests() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let s = server()
+        .app("asgi_events.py")
+        .config(
+            "WSGIDaemonProcess ev threads=2\n\
+             WSGIScriptAlias /ev @DIR@/asgi_events.py process-group=ev application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let r = s.request("POST", "/ev/", &[], b"12345");
+    assert_eq!((r.status, r.text()), (200, "ok".to_string()), "{}", s.error_log());
+    // request_finished comes as the exchange ends, which may be after the client has the response.
+    wait_for(|| recorded_events(&s).contains("EVENT request_finished"), "request_finished");
+    let log = recorded_events(&s);
+    // The keys of WSGI's events; request_started also carries the scope, and its
+    // request_environ the CGI variables.
+    let started = "EVENT request_started application_object,application_start,daemon_connects,daemon_restarts,daemon_start,queue_start,request_data,request_environ,request_id,request_scope,request_start,thread_id";
+    assert!(log.contains(&format!("{started} path=/ scope_path=/ev/ same_data=True active=True")), "{log}");
+    assert!(
+        log.contains("EVENT response_started exception_info,request_data,request_id,response_headers,response_status status='200 OK' headers=[('content-type', 'text/plain')] exception_info=None same_data=True"),
+        "{log}"
+    );
+    let finished = "EVENT request_finished application_finish,application_time,cpu_system_time,cpu_user_time,input_length,input_reads,input_time,output_length,output_time,output_writes,request_data,request_id";
+    assert!(log.contains(&format!("{finished} output_length=2 input_length=5 input_reads=1 seen=True same_data=True")), "{log}");
+    let order: Vec<&str> = log.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(order, ["request_started", "response_started", "request_finished"]);
+
+    // An exception is published before the request finishes.
+    assert_eq!(s.get("/ev/raise").status, 500);
+    wait_for(|| recorded_events(&s).matches("EVENT request_finished").count() == 2, "request_finished of the failing request");
+    let log = recorded_events(&s);
+    let exception = log.find("EVENT request_exception exception_info,request_data,request_id exception=ValueError");
+    assert!(exception.is_some_and(|at| log[at..].contains("EVENT request_finished")), "{log}");
+
+    // A subscriber may swap the application for a wrapper.
+    assert_eq!(s.get("/ev/wrap").text(), "wrapped:ok");
+    wait_for(|| recorded_events(&s).matches("EVENT request_finished").count() == 3, "request_finished of the wrapped request");
+    // The requests that ended have left active_requests; request_data() works in the task.
+    assert_eq!(s.get("/ev/active").text(), "active=1 data={'seen': True}");
 }
 
 fn wait_for(mut done: impl FnMut() -> bool, what: &str) {

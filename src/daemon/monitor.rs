@@ -5,7 +5,9 @@
 //! could take for that long (C code holding it forever) exits. startup-timeout:
 //! a process whose application has not loaded that long after the first try
 //! stops. An evicted process (SIGUSR1) stops once idle. Either way the Apache
-//! parent starts a fresh one.
+//! parent starts a fresh one. An ASGI application whose lifespan startup
+//! failed: the process answers 500 for a back-off that grows with each
+//! generation in a row that failed so, then gives way to a fresh one.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -15,7 +17,7 @@ use parking_lot::Mutex;
 
 use super::connection::Connection;
 use super::groups::Group;
-use super::{os, protocol, succession};
+use super::{os, protocol, server, succession};
 use crate::apache::log;
 use crate::python::{self, Level};
 
@@ -54,6 +56,19 @@ pub fn application_wanted(name: &str) {
     {
         log::server(Level::Info, &format!("mod_wsgi (pid={}): Application startup timer triggered '{name}'.", std::process::id()));
     }
+}
+
+/// How long a process whose lifespan startup failed serves on (answering
+/// 500) before it gives way: 1 s after the first failed generation in a
+/// row, doubling with each further one, at most 60 s. A dependency briefly
+/// down (a database still starting) is tried again soon; an application
+/// that cannot start costs a fresh process (its interpreter and imports, the
+/// expensive part) at most once a minute. Not configurable: the growth
+/// bounds the cost whatever the base.
+fn startup_backoff(failed_before: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(1);
+    const LONGEST: Duration = Duration::from_secs(60);
+    FIRST.saturating_mul(1 << failed_before.min(6)).min(LONGEST)
 }
 
 /// When the last request started or ended (µs), for inactivity-timeout.
@@ -157,6 +172,9 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
         let name = &group.config.name;
         let pid = std::process::id();
         let mut stopping_since = None;
+        // Lifespan startup failed: when the process gives way (µs).
+        let mut backoff_until = None;
+        let mut startup_failed = false;
         loop {
             std::thread::sleep(Duration::from_millis(100));
             let oldest = RUNNING.lock().iter().map(|(t, _)| *t).min();
@@ -202,6 +220,33 @@ pub fn watch(group: &Arc<Group>, stopping: Arc<AtomicBool>) {
                 log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Application startup timer expired, stopping process '{name}'."));
                 STARTUP_SINCE.store(-1, Ordering::Release);
                 os::request_stop();
+            }
+            // A failed lifespan startup: the supervisor hears of it now (the
+            // successor counts one more failed generation), the process goes
+            // after its back-off. A stop or release meanwhile does not wait
+            // for it; a process already stopping has nothing to report.
+            if !startup_failed && !stopping.load(Ordering::Acquire) && python::asgi_startup_failed() {
+                startup_failed = true;
+                let failed_before = succession::failed_generations();
+                let pause = startup_backoff(failed_before);
+                succession::startup_failed();
+                let (secs, in_a_row) = (pause.as_secs(), failed_before.saturating_add(1));
+                let unit = if secs == 1 { "second" } else { "seconds" };
+                log::server(
+                    Level::Error,
+                    &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed, process '{name}' will be replaced in {secs} {unit} (failed startups in a row: {in_a_row})."),
+                );
+                backoff_until = Some(now + pause.as_micros() as i64);
+            }
+            if let Some(until) = backoff_until
+                && now >= until
+            {
+                backoff_until = None;
+                if !stopping.load(Ordering::Acquire) {
+                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Lifespan startup back-off expired, replacing process '{name}'."));
+                    log::server(Level::Info, &format!("mod_wsgi (pid={pid}): Shutdown requested '{name}'."));
+                    server::give_way();
+                }
             }
             let evicting = EVICTING_SINCE.load(Ordering::Acquire);
             let eviction_over = if evicting == 0 {

@@ -11,8 +11,9 @@ use super::groups::Group;
 use crate::apache::{log, process};
 use crate::python::{self, Level};
 
-/// The daemon process's main; returns its exit code.
-pub fn run(group: &Arc<Group>, _slot: u32, supervisor: UnixStream) -> i32 {
+/// The daemon process's main; returns its exit code. `failed_generations`:
+/// how many processes before it in its slot failed their startup in a row.
+pub fn run(group: &Arc<Group>, _slot: u32, supervisor: UnixStream, failed_generations: u32) -> i32 {
     let config = &group.config;
     // Code running as this group's user must not speak for another group.
     super::origin::keep_only(&config.name);
@@ -32,7 +33,7 @@ pub fn run(group: &Arc<Group>, _slot: u32, supervisor: UnixStream) -> i32 {
             return 1;
         }
     };
-    super::succession::install(supervisor);
+    super::succession::install(supervisor, failed_generations);
     python::set_server_log(log::server);
     let server = crate::interpreter_options::for_server(group.server);
     let options = python::interpreter::Options {

@@ -22,7 +22,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// A request handed over by its worker, with what ending its exchange needs.
 pub struct Held {
-    pub request: AsgiRequest,
+    pub request: Box<AsgiRequest>,
     pub conn: Conn,
     pub token: u64,
     /// Keeps the request among the process's running ones until it ends.

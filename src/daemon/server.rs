@@ -42,7 +42,7 @@ pub fn stop_accepting() {
 }
 
 /// Stops taking connections now and asks for the successor at once.
-fn give_way() {
+pub(super) fn give_way() {
     succession::give_way();
     stop_accepting();
 }
@@ -222,7 +222,7 @@ enum Exchange {
     /// Over; true when the connection can carry another.
     Ended(bool),
     /// An ASGI request whose task runs on: the relays see it through.
-    Detached(AsgiRequest, Busy),
+    Detached(Box<AsgiRequest>, Busy),
 }
 
 /// Runs one exchange on `conn`.

@@ -7,19 +7,27 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::supervisor::{GIVING_WAY, READY, RELEASE, STOP, SUCCESSOR_WANTED};
+use super::supervisor::{GIVING_WAY, READY, RELEASE, STARTUP_FAILED, STOP, SUCCESSOR_WANTED};
 
 struct Line {
     stream: UnixStream,
     /// A successor has been asked for.
     asked: AtomicBool,
+    /// Generations before this process in its slot whose startup failed, in a row.
+    failed_generations: u32,
 }
 
 static LINE: OnceLock<Line> = OnceLock::new();
 
-/// Keeps the line to the supervisor (at the daemon's start).
-pub fn install(stream: UnixStream) {
-    let _ = LINE.set(Line { stream, asked: AtomicBool::new(false) });
+/// Keeps the line to the supervisor (at the daemon's start), and how many
+/// generations before this process failed their startup in a row.
+pub fn install(stream: UnixStream, failed_generations: u32) {
+    let _ = LINE.set(Line { stream, asked: AtomicBool::new(false), failed_generations });
+}
+
+/// Generations before this process in its slot whose startup failed, in a row.
+pub fn failed_generations() -> u32 {
+    LINE.get().map_or(0, |line| line.failed_generations)
 }
 
 /// Watches the line, on a thread of its own: `release` runs when the
@@ -50,6 +58,12 @@ fn send(byte: u8) {
 /// The process accepts connections from now on.
 pub fn ready() {
     send(READY);
+}
+
+/// An application's startup failed here: this process's successor is one
+/// more generation in a row to have failed.
+pub fn startup_failed() {
+    send(STARTUP_FAILED);
 }
 
 /// This process has to go but serves on until its successor is ready

@@ -18,6 +18,11 @@
 //! Across a graceful restart of Apache, the old configuration's supervisor
 //! keeps serving until the new one's daemons are all ready, which then say
 //! so down the pipe the old supervisor reads (`release`).
+//!
+//! A daemon whose ASGI application failed its lifespan startup says so
+//! (`STARTUP_FAILED`) before it gives way: each daemon is forked knowing how
+//! many generations before it in its slot failed so in a row, and waits the
+//! longer before giving way (see `monitor`).
 
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -38,6 +43,9 @@ pub const READY: u8 = b'R';
 pub const SUCCESSOR_WANTED: u8 = b'G';
 /// Daemon to supervisor: a successor is wanted; no longer accepting.
 pub const GIVING_WAY: u8 = b'N';
+/// Daemon to supervisor: an application's lifespan startup failed here;
+/// the successor counts one more failed generation.
+pub const STARTUP_FAILED: u8 = b'F';
 /// Supervisor to daemon: stop accepting, finish what is running, exit.
 pub const RELEASE: u8 = b'S';
 /// Supervisor to daemon: the group stops (Apache stops or restarts fully);
@@ -67,6 +75,18 @@ struct Daemon {
     retiring: bool,
     /// When it was released to go.
     released: Option<Instant>,
+    /// Generations before it in its slot whose startup failed, in a row.
+    failed_generations: u32,
+    /// It said its startup failed.
+    startup_failed: bool,
+}
+
+impl Daemon {
+    /// What its successor is forked with: one more failed generation, or
+    /// none once a generation got by without a failed startup.
+    fn successor_failed_generations(&self) -> u32 {
+        if self.startup_failed { self.failed_generations.saturating_add(1) } else { 0 }
+    }
 }
 
 struct Supervisor<'g> {
@@ -77,8 +97,8 @@ struct Supervisor<'g> {
     /// What Apache's processes show in ps; a daemon without display-name= shows it too.
     apache_title: process::Title,
     daemons: Vec<Daemon>,
-    /// Slots to fork a daemon for, and when.
-    pending: Vec<(u32, Instant)>,
+    /// Slots to fork a daemon for (with its failed generations), and when.
+    pending: Vec<(u32, u32, Instant)>,
     /// Per slot: deaths in a row of daemons that lived shorter than SHORT_LIFE.
     failures: Vec<u32>,
     /// The previous configuration's supervisor of this group, waiting for
@@ -107,7 +127,7 @@ pub fn run(group: &Arc<Group>, release: PipeReader, predecessor: Option<PipeWrit
             release,
             apache_title,
             daemons: Vec::new(),
-            pending: (0..slots).map(|slot| (slot, Instant::now())).collect(),
+            pending: (0..slots).map(|slot| (slot, 0, Instant::now())).collect(),
             failures: vec![0; slots as usize],
             predecessor: predecessor.map(|p| (p, Instant::now() + HANDOVER_LIMIT)),
             released_at: None,
@@ -181,7 +201,7 @@ impl Supervisor<'_> {
     /// Milliseconds until something is due (a fork, the handover limit), at most 100.
     fn wait_ms(&self) -> u16 {
         let now = Instant::now();
-        let due = self.pending.iter().map(|&(_, at)| at).chain(self.predecessor.as_ref().map(|(_, at)| *at)).min();
+        let due = self.pending.iter().map(|&(_, _, at)| at).chain(self.predecessor.as_ref().map(|(_, at)| *at)).min();
         let wait = due.map_or(Duration::from_millis(100), |at| at.saturating_duration_since(now)).min(Duration::from_millis(100));
         wait.as_millis() as u16
     }
@@ -192,15 +212,16 @@ impl Supervisor<'_> {
             return;
         }
         let now = Instant::now();
-        let due: Vec<u32> = self.pending.iter().filter(|&&(_, at)| at <= now).map(|&(slot, _)| slot).collect();
-        self.pending.retain(|&(_, at)| at > now);
-        for slot in due {
-            self.fork(slot);
+        let due: Vec<(u32, u32)> = self.pending.iter().filter(|&&(_, _, at)| at <= now).map(|&(slot, failed, _)| (slot, failed)).collect();
+        self.pending.retain(|&(_, _, at)| at > now);
+        for (slot, failed_generations) in due {
+            self.fork(slot, failed_generations);
         }
     }
 
-    /// Forks a daemon for `slot`; on failure tries again in a second.
-    fn fork(&mut self, slot: u32) {
+    /// Forks a daemon for `slot`, after `failed_generations` whose startup
+    /// failed; on failure tries again in a second.
+    fn fork(&mut self, slot: u32, failed_generations: u32) {
         let name = &self.group.config.name;
         let forked = UnixStream::pair().and_then(|(ours, theirs)| {
             let keep: Vec<RawFd> = self.group.listener.iter().map(|l| l.as_raw_fd()).chain([theirs.as_raw_fd()]).collect();
@@ -208,7 +229,7 @@ impl Supervisor<'_> {
             let title = &self.apache_title;
             let pid = process::fork_unwatched(keep, move || {
                 process::restore_title(group.main_server as *const _, title);
-                super::process::run(&group, slot, theirs)
+                super::process::run(&group, slot, theirs, failed_generations)
             })?;
             Ok((pid, ours))
         });
@@ -216,10 +237,20 @@ impl Supervisor<'_> {
             self.epoll.add(&line, LINE + pid as u64, false)?;
             Ok((pid, line))
         }) {
-            Ok((pid, line)) => self.daemons.push(Daemon { pid, slot, line, started: Instant::now(), ready: false, retiring: false, released: None }),
+            Ok((pid, line)) => self.daemons.push(Daemon {
+                pid,
+                slot,
+                line,
+                started: Instant::now(),
+                ready: false,
+                retiring: false,
+                released: None,
+                failed_generations,
+                startup_failed: false,
+            }),
             Err(e) => {
                 log::server(Level::Error, &format!("mod_wsgi (pid={}): Unable to start a daemon process for group '{name}': {e}", std::process::id()));
-                self.pending.push((slot, Instant::now() + Duration::from_secs(1)));
+                self.pending.push((slot, failed_generations, Instant::now() + Duration::from_secs(1)));
             }
         }
     }
@@ -252,7 +283,7 @@ impl Supervisor<'_> {
                 self.failures[slot] = 0;
                 Duration::ZERO
             };
-            self.pending.push((daemon.slot, Instant::now() + pause));
+            self.pending.push((daemon.slot, daemon.successor_failed_generations(), Instant::now() + pause));
         }
     }
 
@@ -282,10 +313,11 @@ impl Supervisor<'_> {
                         let _ = (&old.line).write_all(&[RELEASE]);
                     }
                 }
+                STARTUP_FAILED => self.daemons[index].startup_failed = true,
                 SUCCESSOR_WANTED | GIVING_WAY if !self.daemons[index].retiring && self.released_at.is_none() => {
                     self.daemons[index].retiring = true;
-                    let slot = self.daemons[index].slot;
-                    self.fork(slot);
+                    let (slot, failed_generations) = (self.daemons[index].slot, self.daemons[index].successor_failed_generations());
+                    self.fork(slot, failed_generations);
                 }
                 _ => {}
             }

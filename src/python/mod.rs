@@ -23,7 +23,7 @@ use std::mem::MaybeUninit;
 
 pub use response::parse_content_length;
 pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
-pub use asgi::stop_all as stop_asgi_loops;
+pub use asgi::{startup_failed as asgi_startup_failed, stop_all as stop_asgi_loops};
 pub use asgi::AsgiRequest;
 pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, Ran, RequestInfo, preload, run, run_detachable};
 

@@ -81,7 +81,7 @@ thread_local! {
 }
 
 /// Counts one more request on this thread: (thread id, its earlier requests, process's earlier requests).
-fn count_request() -> (u64, u64, u64) {
+pub(super) fn count_request() -> (u64, u64, u64) {
     use std::sync::atomic::Ordering::Relaxed;
     let total = TOTAL_REQUESTS.fetch_add(1, Relaxed);
     THREAD_COUNTERS.with(|c| {
@@ -117,7 +117,8 @@ pub enum Outcome {
 pub enum Ran {
     Done(Outcome),
     /// An ASGI application's task runs on: its I/O is to be relayed.
-    Asgi(asgi::AsgiRequest),
+    /// (Boxed: a WSGI request's `Done` need not carry its size.)
+    Asgi(Box<asgi::AsgiRequest>),
 }
 
 /// Runs one request through the application named by `info`.
@@ -222,7 +223,7 @@ enum Called {
     /// A WSGI response, done or (small) buffered to send.
     Wsgi(Outcome, Option<Buffered>),
     /// An ASGI application's task, whose I/O is to be relayed.
-    Asgi(asgi::AsgiRequest),
+    Asgi(Box<asgi::AsgiRequest>),
 }
 
 fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Called {

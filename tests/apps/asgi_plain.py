@@ -98,6 +98,10 @@ async def application(scope, receive, send):
         return
     elif path == "/bad-header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"bad name", b"x")]})
+    elif path == "/active":
+        # The requests the mod_wsgi module counts as running (this one, once the others ended).
+        import mod_wsgi
+        await respond(send, 200, b"active=%d" % len(mod_wsgi.active_requests))
     elif path == "/sleep":
         try:
             await asyncio.sleep(60)

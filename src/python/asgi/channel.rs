@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::super::events::AsgiTracked;
 use super::super::response::check_header;
 use super::super::wsgi::ClientGone;
 
@@ -68,11 +69,13 @@ pub(super) struct Channel {
     /// http.response.start, and the last body piece, were sent.
     started: AtomicBool,
     complete: AtomicBool,
+    /// The request in the mod_wsgi module (its events, active_requests).
+    events: Arc<AsgiTracked>,
 }
 
 impl Channel {
-    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>) -> Channel {
-        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false) }
+    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>, events: Arc<AsgiTracked>) -> Channel {
+        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false), events }
     }
 
     fn pass(&self, message: Message) -> PyResult<()> {
@@ -125,6 +128,7 @@ impl Channel {
                     Some(headers) => response_headers(&headers)?,
                     None => Vec::new(),
                 };
+                self.events.response_started(message.py(), status, &headers);
                 self.pass(Message::Start { status, headers })?;
                 self.started.store(true, Ordering::Relaxed);
                 Ok(None)
@@ -164,8 +168,10 @@ impl Channel {
     fn done(&self, py: Python<'_>, exception: Option<Bound<'_, PyAny>>) {
         let failure = exception.map(|exception| {
             let err = PyErr::from_value(exception);
+            self.events.exception(py, &err);
             Failure { client_gone: err.is_instance_of::<ClientGone>(py), traceback: traceback(py, &err) }
         });
+        self.events.task_ended(py);
         let _ = self.pass(Message::Done(failure));
     }
 }

@@ -7,6 +7,7 @@
 # `_log(level, text)` is set by the module (0 error, 1 warning, 2 info).
 
 import asyncio
+import contextvars
 import threading
 import traceback
 
@@ -45,6 +46,9 @@ _futures = {}
 # The running requests' tasks, by request key (to cancel them, and to keep
 # them: the loop holds tasks only weakly). Used on the loop thread only.
 _tasks = {}
+# What mod_wsgi.request_data() gives in a request's task (each task runs in
+# a context of its own).
+request_data = contextvars.ContextVar("mod_wsgi.request_data")
 
 
 def _settle(key, value):
@@ -61,9 +65,10 @@ def resolve(key, value):
     loop.call_soon_threadsafe(_settle, key, value)
 
 
-async def _call(app, scope, channel, request):
+async def _call(app, scope, channel, request, data):
     running = asyncio.get_running_loop()
     mine = []
+    request_data.set(data)
 
     async def receive():
         key = channel.receive()
@@ -92,13 +97,14 @@ async def _call(app, scope, channel, request):
             _futures.pop(key, None)
 
 
-def _start(app, scope, channel, request):
-    _tasks[request] = loop.create_task(_call(app, scope, channel, request))
+def _start(app, scope, channel, request, data):
+    _tasks[request] = loop.create_task(_call(app, scope, channel, request, data))
 
 
-def submit(app, scope, channel, request):
-    """Starts the request's task, kept under `request` until it ends."""
-    loop.call_soon_threadsafe(_start, app, scope, channel, request)
+def submit(app, scope, channel, request, data):
+    """Starts the request's task, kept under `request` until it ends;
+    `data` is its mod_wsgi.request_data()."""
+    loop.call_soon_threadsafe(_start, app, scope, channel, request, data)
 
 
 def _cancel(request):
@@ -122,6 +128,8 @@ class Lifespan:
         self.state = {}
         self.supported = True
         self.failure = None
+        # The failure has been raised once (and so logged in full).
+        self.reported = False
         self.answered = False
 
     async def startup(self):
@@ -168,8 +176,10 @@ class Lifespan:
 def app_state(app, name, timeout):
     """Runs the application's lifespan startup once, before its first
     request; returns the state to copy into request scopes (None without
-    lifespan). Raises RuntimeError when startup failed: the next request
-    tries again, as a failing WSGI script is loaded again."""
+    lifespan). Raises RuntimeError(message, first) when startup failed
+    (`first` the first time; the process is then replaced by a fresh one,
+    which tries again, this one does not), RuntimeError(message) when it
+    has not completed within `timeout` seconds."""
     entry = _lifespans.get(id(app))
     if entry is not None and entry[0] is app and entry[2].done() and entry[1].failure is None:
         # Started already: every request after the first.
@@ -184,12 +194,13 @@ def app_state(app, name, timeout):
     try:
         started.result(timeout)
     except TimeoutError:
+        # Not a failure: a slow startup (a model to load) may yet complete.
         raise RuntimeError("lifespan startup did not complete within %s seconds" % timeout)
     if lifespan.failure is not None:
         with _lifespans_lock:
-            if _lifespans.get(id(app)) is entry:
-                del _lifespans[id(app)]
-        raise RuntimeError(lifespan.failure)
+            first = not lifespan.reported
+            lifespan.reported = True
+        raise RuntimeError(lifespan.failure, first)
     return lifespan.state if lifespan.supported else None
 
 

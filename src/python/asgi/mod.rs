@@ -16,16 +16,18 @@ pub use request::AsgiRequest;
 
 use std::collections::HashMap;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use super::context::RequestContext;
-use super::wsgi::{Outcome, RequestInfo, log_exception};
+use super::events::AsgiTracked;
+use super::wsgi::{self, Outcome, RequestInfo, log_exception};
 use super::{Level, application_groups};
 use crate::config::Interface;
 use channel::{Channel, Shared, next_key};
@@ -40,6 +42,53 @@ static HELPERS: Mutex<Option<HashMap<String, Arc<Py<PyModule>>>>> = Mutex::new(N
 
 /// How long the first request waits for its application's lifespan startup.
 const STARTUP_WAIT: f64 = 60.0;
+
+/// Set once an application's lifespan startup has failed in this process,
+/// which is then to be replaced (the daemon's monitor sees to it).
+static STARTUP_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an application's lifespan startup has failed in this process.
+pub fn startup_failed() -> bool {
+    STARTUP_FAILED.load(Ordering::Acquire)
+}
+
+/// Why the helper's `app_state` refused.
+enum NotStarted {
+    /// The application said its startup failed; `first` the first time told.
+    Failed { message: String, first: bool },
+    /// Startup has not completed in time, or something else went wrong.
+    Other(String),
+}
+
+fn not_started(py: Python<'_>, err: &PyErr) -> Option<NotStarted> {
+    if !err.is_instance_of::<PyRuntimeError>(py) {
+        return None;
+    }
+    let value = err.value(py);
+    match value.getattr("args").and_then(|args| args.extract::<(String, bool)>()) {
+        Ok((message, first)) => Some(NotStarted::Failed { message, first }),
+        Err(_) => Some(NotStarted::Other(value.to_string())),
+    }
+}
+
+/// A failed startup, the first time it is told: logged in full (a message may be a
+/// traceback, a line at a time), and the process marked to be replaced.
+fn report_failure(script: &str, message: &str) {
+    let pid = std::process::id();
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or("");
+    super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup of '{script}' failed: {first}"));
+    for line in lines {
+        super::server_log(Level::Error, line);
+    }
+    STARTUP_FAILED.store(true, Ordering::Release);
+}
+
+/// A failure's message in one line, for each request refused meanwhile: its
+/// last line (an exception's type and text when it is a traceback).
+fn in_one_line(message: &str) -> &str {
+    message.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or(message).trim_end()
+}
 
 /// Whether the callable is to be served as ASGI.
 pub fn wanted(interface: Interface, app: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -152,19 +201,26 @@ pub fn stop_all(timeout: Duration) {
 }
 
 /// Runs the lifespan startup of `app` when it is an ASGI application (at
-/// process start, for a preloaded script); a failure is logged here and
-/// again by the first request, which tries once more.
+/// process start, for a preloaded script). A failure is logged here, and
+/// each request meanwhile is refused with a line saying why.
 pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, group: &str, interface: Interface) {
     let pid = std::process::id();
     let started = wanted(interface, app).and_then(|asgi| if asgi { helper(py, group)?.bind(py).call_method1("app_state", (app, script, STARTUP_WAIT)).map(drop) } else { Ok(()) });
-    if let Err(err) = started {
-        super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {}", err.value(py)));
+    let Err(err) = started else { return };
+    match not_started(py, &err) {
+        Some(NotStarted::Failed { message, first }) => {
+            if first {
+                report_failure(script, &message);
+            }
+        }
+        Some(NotStarted::Other(message)) => super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {message}")),
+        None => super::server_log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {}", err.value(py))),
     }
 }
 
 /// Starts the request's task on the loop, after the application's lifespan
 /// startup; Err is how the request ends instead.
-pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<AsgiRequest, Outcome> {
+pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<Box<AsgiRequest>, Outcome> {
     let pid = std::process::id();
     if info.daemon.is_none() {
         context.log(
@@ -182,13 +238,19 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
     })?;
     let state = match helper.bind(py).call_method1("app_state", (app, info.script_filename, STARTUP_WAIT)) {
         Ok(state) => state,
-        // Startup failed (the helper has logged the details): the next request tries again.
-        Err(err) if err.is_instance_of::<PyRuntimeError>(py) => {
-            context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{}': {}", info.script_filename, err.value(py)));
-            return Err(Outcome::Failed);
-        }
         Err(err) => {
-            log_exception(py, context, err);
+            let script = info.script_filename;
+            match not_started(py, &err) {
+                // Until a fresh process replaces this one (which tries again), a 500 and a line each.
+                Some(NotStarted::Failed { message, first }) => {
+                    if first {
+                        report_failure(script, &message);
+                    }
+                    context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {}", in_one_line(&message)));
+                }
+                Some(NotStarted::Other(message)) => context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI lifespan startup failed for '{script}': {message}")),
+                None => log_exception(py, context, err),
+            }
             return Err(Outcome::Failed);
         }
     };
@@ -196,21 +258,36 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
     let shared = Arc::new(Shared::default());
     let (sender, relay) = crossbeam_channel::unbounded();
     let key = next_key();
-    let started = (|| -> PyResult<()> {
-        let scope = scope::scope(py, info, &state)?;
-        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone()))?;
-        helper.bind(py).call_method1("submit", (app, scope, channel, key))?;
-        Ok(())
-    })();
-    started.map_err(|err| {
+    let scope = scope::scope(py, info, &state).map_err(|err| {
         log_exception(py, context, err);
         Outcome::Failed
     })?;
+    let (thread_id, _, _) = wsgi::count_request();
+    let (events, app) = AsgiTracked::begin(py, context, info, thread_id, &scope, app.clone());
+    let started = (|| -> PyResult<()> {
+        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone()))?;
+        helper.bind(py).call_method1("submit", (app, scope, channel, key, events.request_data(py)))?;
+        Ok(())
+    })();
+    if let Err(err) = started {
+        log_exception(py, context, err);
+        events.end(py, 0);
+        return Err(Outcome::Failed);
+    }
     if let Some(io) = context.io.lock().as_mut() {
         // It ends itself at its deadline, not the process.
         io.untimed();
     }
     let body_length = info.cgi.iter().find(|(name, _)| *name == b"CONTENT_LENGTH").and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
-    Ok(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length))
+    // With subscribers, request_finished comes at the end of the exchange.
+    let events = events.has_subscribers().then_some(events);
+    Ok(Box::new(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length, events)))
+}
+
+/// mod_wsgi.request_data() in an ASGI request's task (on the loop's thread).
+pub(super) fn task_request_data(py: Python<'_>) -> Option<Py<PyDict>> {
+    let helper = super::sys_modules(py).get_item(HELPER).ok()??;
+    let data = helper.getattr("request_data").ok()?.call_method1("get", (py.None(),)).ok()?;
+    data.cast_into::<PyDict>().ok().map(Bound::unbind)
 }
 

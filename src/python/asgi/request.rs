@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 
 use super::super::context::RequestContext;
+use super::super::events::AsgiTracked;
 use super::super::wsgi::Outcome;
 use super::super::{Level, RequestIo, application_groups};
 use super::channel::{Failure, Message, Shared, Waker, gone};
@@ -35,6 +36,8 @@ struct Progress {
     body_read: bool,
     /// Request body bytes read so far.
     body_received: u64,
+    /// Response body bytes written.
+    body_sent: u64,
     /// The key of a receive() waiting for http.disconnect.
     waiting: Option<u64>,
 }
@@ -57,6 +60,8 @@ pub struct AsgiRequest {
     /// (more_body false), with no empty event after it.
     body_length: Option<u64>,
     progress: Progress,
+    /// With event subscribers: request_finished is published as the exchange ends.
+    events: Option<Arc<AsgiTracked>>,
 }
 
 impl AsgiRequest {
@@ -71,9 +76,10 @@ impl AsgiRequest {
         group: String,
         timeout: Duration,
         body_length: Option<u64>,
+        events: Option<Arc<AsgiTracked>>,
     ) -> AsgiRequest {
         let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
-        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default() }
+        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default(), events }
     }
 
     /// Has `wake` called whenever the task sends something that needs
@@ -151,12 +157,24 @@ impl AsgiRequest {
         if self.progress.head_sent { Outcome::Aborted } else { Outcome::TimedOut }
     }
 
-    /// Ends the request: a waiting receive() gets http.disconnect, and what
-    /// the task sends from now on raises.
+    /// Ends the request: a waiting receive() gets http.disconnect, what
+    /// the task sends from now on raises, and subscribers hear
+    /// request_finished.
     pub fn finish(mut self) {
         self.shared.gone.store(true, Ordering::Release);
-        if let Some(waiting) = self.progress.waiting.take() {
-            application_groups::with_group(&self.group, |py| self.resolve_disconnect(py, waiting));
+        let waiting = self.progress.waiting.take();
+        let events = self.events.take();
+        if waiting.is_some() || events.is_some() {
+            application_groups::with_group(&self.group, |py| {
+                if let Some(waiting) = waiting {
+                    self.resolve_disconnect(py, waiting);
+                }
+                if let Some(events) = events {
+                    events.end(py, self.progress.body_sent);
+                    // Its Python objects go with the GIL held.
+                    drop(events);
+                }
+            });
         }
         self.context.close();
     }
@@ -174,6 +192,7 @@ impl AsgiRequest {
             }
             Message::Body { data, more, future } => {
                 let head = self.progress.head.take();
+                let since = Instant::now();
                 let sent = if self.progress.gone {
                     Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
                 } else {
@@ -187,6 +206,10 @@ impl AsgiRequest {
                         if !more { io.finish() } else { Ok(()) }
                     })
                 };
+                if sent.is_ok() {
+                    self.context.counters.wrote(since);
+                    self.progress.body_sent += data.len() as u64;
+                }
                 self.shared.in_flight.fetch_sub(data.len(), Ordering::AcqRel);
                 self.progress.head_sent |= head.is_some() && sent.is_ok();
                 self.sent(sent, !more, future);
@@ -194,7 +217,13 @@ impl AsgiRequest {
             }
             Message::PathSend { path, future } => {
                 let head = self.progress.head.take();
+                let since = Instant::now();
                 let sent = send_path(&self.context, head.as_ref(), &path);
+                if let Ok(length) = &sent {
+                    self.context.counters.wrote(since);
+                    self.progress.body_sent += length;
+                }
+                let sent = sent.map(drop);
                 if let Err(err) = &sent
                     && matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
                 {
@@ -256,6 +285,7 @@ impl AsgiRequest {
         // A piece of BODY_PIECE bytes unless the body ends first (as WSGI's
         // read(n) fills its n): fewer events, each taking the GIL once.
         let mut piece = Vec::with_capacity(BODY_PIECE);
+        let since = Instant::now();
         let left = self.body_length.map_or(u64::MAX, |length| length.saturating_sub(self.progress.body_received));
         let want = BODY_PIECE.min(usize::try_from(left).unwrap_or(usize::MAX));
         let read = with_io(&self.context, |io| {
@@ -271,6 +301,7 @@ impl AsgiRequest {
             Ok(piece.len())
         });
         if let Ok(n) = read {
+            self.context.counters.read(n, since);
             self.progress.body_received += n as u64;
             self.progress.body_read = n == 0 || self.body_length.is_some_and(|length| self.progress.body_received >= length);
         }
@@ -348,8 +379,9 @@ fn request_event<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Boun
 /// Sends the file at `path` as the whole body, after `head` (with a
 /// Content-Length added when it has none), as wsgi.file_wrapper sends a
 /// file: the descriptor goes to the Apache child, not its bytes. Fails
-/// before anything is sent when the file cannot be opened.
-fn send_path(context: &RequestContext, head: Option<&(u16, Vec<(String, String)>)>, path: &std::path::Path) -> std::io::Result<()> {
+/// before anything is sent when the file cannot be opened; else the body's
+/// length.
+fn send_path(context: &RequestContext, head: Option<&(u16, Vec<(String, String)>)>, path: &std::path::Path) -> std::io::Result<u64> {
     use std::os::fd::AsFd;
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
@@ -367,7 +399,8 @@ fn send_path(context: &RequestContext, head: Option<&(u16, Vec<(String, String)>
         if len > 0 {
             io.send_file(file.as_fd(), 0, len)?;
         }
-        io.finish()
+        io.finish()?;
+        Ok(len)
     })
 }
 
