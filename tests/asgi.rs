@@ -184,6 +184,24 @@ fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
 }
 
 #[test]
+fn an_empty_body_piece_sends_the_head_at_once() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let s = plain_server();
+    let started = Instant::now();
+    let mut stream = s.stream("/plain/head-first");
+    let head_after = started.elapsed();
+    assert_eq!(stream.head.status, 200);
+    assert!(head_after < Duration::from_millis(1500), "the head came after {head_after:?}, with the body");
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next_chunk() {
+        body.extend(chunk);
+    }
+    assert_eq!(body, b"late");
+}
+
+#[test]
 fn pathsend_hands_the_file_to_apache() {
     if no_asgi_in_the_reference() {
         return;

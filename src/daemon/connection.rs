@@ -116,7 +116,11 @@ impl RequestIo for DaemonIo {
         if c.refused {
             return Ok(());
         }
-        protocol::write_response_data(&mut c.wire, data)?;
+        if !data.is_empty() {
+            protocol::write_response_data(&mut c.wire, data)?;
+        } else if flush {
+            protocol::write_response_flush(&mut c.wire)?;
+        }
         if flush { c.wire.flush() } else { Ok(()) }
     }
 

@@ -658,6 +658,12 @@ pub fn write_response_data(w: &mut impl Write, data: &[u8]) -> Result<()> {
     write_chunks(w, FrameKind::Data, data)
 }
 
+/// An empty Data frame: the Apache child flushes what it has of the
+/// response (the head, before a body that is yet to come).
+pub fn write_response_flush(w: &mut impl Write) -> Result<()> {
+    Ok(w.write_all(&frame_header(FrameKind::Data, 0))?)
+}
+
 /// The frame that hands over `len` bytes from `offset` of a file; it must
 /// be sent with the file's descriptor attached.
 pub fn response_file_frame(offset: u64, len: u64) -> [u8; HEADER_LEN + 16] {

@@ -84,6 +84,12 @@ async def application(scope, receive, send):
         except OSError as exc:
             note("events-ended %s" % type(exc).__name__)
         await asyncio.wait_for(watcher, 5)
+    elif path == "/head-first":
+        # The head goes out with an empty piece, before a body that comes late.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await asyncio.sleep(2)
+        await send({"type": "http.response.body", "body": b"late"})
     elif path == "/file":
         assert "http.response.pathsend" in scope["extensions"]
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})

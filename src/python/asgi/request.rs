@@ -200,7 +200,9 @@ impl AsgiRequest {
                         if let Some((status, headers)) = &head {
                             io.send_headers(*status, &status.to_string(), headers)?;
                         }
-                        if !data.is_empty() {
+                        // An empty piece that carries the head sends it now: a
+                        // stream's first event may be long in coming.
+                        if !data.is_empty() || (more && head.is_some()) {
                             io.write_body(&data, more)?;
                         }
                         if !more { io.finish() } else { Ok(()) }
