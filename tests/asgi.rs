@@ -202,6 +202,51 @@ fn an_empty_body_piece_sends_the_head_at_once() {
 }
 
 #[test]
+fn a_handler_script_serves_asgi_and_its_output_reaches_the_error_log() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let users = std::process::Command::new("htpasswd").args(["-nbB", "bob", "pw"]).output().expect("htpasswd (apache2-utils) runs");
+    let s = server()
+        .app("asgi_handler.py")
+        .file("docs/page.md", b"# hello\n")
+        .file("docs/private.md", b"# mine\n")
+        .file("users", users.stdout.trim_ascii())
+        .module("authn_core")
+        .module("authn_file")
+        .module("authz_user")
+        .module("auth_basic")
+        .config(
+            "WSGIDaemonProcess h threads=2\n\
+             WSGIHandlerScript asgi-md @DIR@/asgi_handler.py process-group=h application-group=%{GLOBAL} interface=asgi\n\
+             Alias /docs @DIR@/docs\n\
+             <Directory @DIR@/docs>\n  Require all granted\n  AddHandler asgi-md .md\n</Directory>\n\
+             <Location /docs/private.md>\n  AuthType Basic\n  AuthName mine\n  AuthBasicProvider file\n  \
+             AuthUserFile @DIR@/users\n  Require valid-user\n</Location>\n",
+        )
+        .start();
+    let got = s.get_kv("/docs/page.md");
+    let dir = s.dir().display().to_string();
+    assert_eq!(got["script_filename"], format!("'{dir}/docs/page.md'"), "the resource");
+    assert_eq!(got["handler_script"], format!("'{dir}/asgi_handler.py'"));
+    assert_eq!(got["request_handler"], "'asgi-md'");
+    assert_eq!(got["callable_object"], "'handle_request'");
+    assert_eq!((got["process_group"].as_str(), got["application_group"].as_str()), ("'h'", "''"));
+    assert!(!got.contains_key("remote_user"), "no user was authenticated");
+    // The user Apache authenticated.
+    assert_eq!(s.get("/docs/private.md").status, 401);
+    let r = s.request("GET", "/docs/private.md", &[("Authorization", "Basic Ym9iOnB3")], b"");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.error_log());
+    let got = support::parse_kv(&r.text());
+    assert_eq!((got["remote_user"].as_str(), got["auth_type"].as_str()), ("'bob'", "'Basic'"));
+    // print() and sys.stderr in a task, and the logging module, go to Apache's error log.
+    assert_eq!(s.get("/docs/page.md?log").status, 200);
+    for line in ["printed by the task", "written to stderr by the task", "logged by the task"] {
+        wait_for(|| s.error_log().contains(line), line);
+    }
+}
+
+#[test]
 fn pathsend_hands_the_file_to_apache() {
     if no_asgi_in_the_reference() {
         return;

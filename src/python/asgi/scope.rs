@@ -42,6 +42,7 @@ pub(super) fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<
     scope.set_item("server", (info.listener_host, info.listener_port))?;
     let extensions = PyDict::new(py);
     extensions.set_item("http.response.pathsend", PyDict::new(py))?;
+    extensions.set_item("mod_wsgi", mod_wsgi_extension(py, info, var)?)?;
     scope.set_item("extensions", extensions)?;
     if !state.is_none() {
         // A shallow copy per request, as the spec asks.
@@ -50,3 +51,25 @@ pub(super) fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<
     Ok(scope)
 }
 
+
+/// What Apache knows of the request that the HTTP scope has no key for, as
+/// the WSGI environ gives it: the file the request maps to (the resource, for
+/// a WSGIHandlerScript), the user Apache authenticated, and where mod_wsgi
+/// runs the application.
+fn mod_wsgi_extension<'py, 'v>(py: Python<'py>, info: &RequestInfo<'_>, var: impl Fn(&[u8]) -> &'v [u8]) -> PyResult<Bound<'py, PyDict>> {
+    let ours = PyDict::new(py);
+    ours.set_item("script_filename", String::from_utf8_lossy(var(b"SCRIPT_FILENAME")))?;
+    for (name, key) in [(&b"REMOTE_USER"[..], "remote_user"), (b"AUTH_TYPE", "auth_type")] {
+        let value = var(name);
+        if !value.is_empty() {
+            ours.set_item(key, String::from_utf8_lossy(value))?;
+        }
+    }
+    ours.set_item("process_group", info.process_group)?;
+    ours.set_item("application_group", info.application_group)?;
+    ours.set_item("callable_object", info.callable_object)?;
+    ours.set_item("request_handler", info.request_handler)?;
+    ours.set_item("handler_script", info.handler_script)?;
+    ours.set_item("request_id", &info.request_id)?;
+    Ok(ours)
+}
