@@ -184,6 +184,30 @@ fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
 }
 
 #[test]
+fn a_client_leaving_a_long_poll_is_seen_while_the_app_only_awaits() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    let mut c = s.connect();
+    std::io::Write::write_all(&mut c, b"GET /plain/long-poll HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let left = Instant::now();
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(c);
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("long-poll http.disconnect"), "http.disconnect for the long poll");
+    assert!(left.elapsed() < Duration::from_secs(2), "seen after {:?}", left.elapsed());
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains("long-poll send raised"), "send() raising after the client left");
+    // The connections between Apache and the daemon carry on.
+    for _ in 0..6 {
+        assert_eq!(s.get("/plain/scope").status, 200);
+    }
+    let errors = s.error_log();
+    assert!(!errors.contains("could not be validated") && !errors.contains("in the middle of a request head"), "{errors}");
+}
+
+#[test]
 fn an_empty_body_piece_sends_the_head_at_once() {
     if no_asgi_in_the_reference() {
         return;

@@ -400,6 +400,26 @@ impl Request {
         }
     }
 
+    /// The client connection's socket, to watch for the client going while
+    /// a response is awaited; None for a connection without a socket of its
+    /// own (an HTTP/2 stream's).
+    pub fn client_socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        // SAFETY: r->connection is always set; its socket belongs to this
+        // request's thread while the handler runs, and outlives the request.
+        unsafe {
+            let connection = self.rec().connection;
+            if !(*connection).master.is_null() {
+                return None;
+            }
+            let socket = ffi::ap_get_conn_socket(connection);
+            if socket.is_null() {
+                return None;
+            }
+            let mut fd: ffi::apr_os_sock_t = -1;
+            (ffi::apr_os_sock_get(&mut fd, socket) == 0 && fd >= 0).then_some(fd)
+        }
+    }
+
     /// Sets the timeout that bounds each write to the client, returning the
     /// one the connection had (microseconds, as APR counts them).
     pub fn swap_client_timeout(&self, micros: i64) -> Option<i64> {

@@ -419,12 +419,44 @@ fn frame_keeps(frame: &ResponseFrame) -> bool {
 /// back (it is restarting), or, when `retryable`, the daemon closed the
 /// connection without reading it.
 fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool) -> Option<(c_int, bool)> {
+    let mut watch = ClientWatch::default();
+    let relayed = relay_frames(req, input, target, retryable, &mut watch);
+    // The ClientGone frame may reach the daemon after the exchange ended,
+    // where the next head would be: the connection goes with the request.
+    relayed.map(|(status, reusable)| (status, reusable && !watch.told))
+}
+
+/// Whether the daemon asked to hear of the client going (`Watch`), and
+/// whether it has been told.
+#[derive(Default)]
+struct ClientWatch {
+    client: Option<std::os::fd::RawFd>,
+    told: bool,
+}
+
+impl ClientWatch {
+    /// Waits for the daemon's next bytes; while watching, tells the daemon
+    /// if the client goes first (once), then waits on.
+    fn wait(&mut self, input: &mut Wire, timeout: Duration) -> Result<(), protocol::ProtocolError> {
+        let Some(client) = self.client.filter(|_| !self.told && input.buffered().is_empty()) else { return Ok(()) };
+        match super::os::await_response(input.stream(), client, timeout)? {
+            super::os::Awaited::Readable => Ok(()),
+            super::os::Awaited::ClientGone => {
+                self.told = true;
+                protocol::write_client_gone(input)
+            }
+        }
+    }
+}
+
+fn relay_frames(req: &mut Request, input: &mut Wire, target: &Target<'_>, retryable: bool, watch: &mut ClientWatch) -> Option<(c_int, bool)> {
     let group = target.group;
     let mut started = false;
     // Data larger than what is buffered crosses through this, a piece at a time.
     let mut piece = None;
     loop {
-        let mut frame = match protocol::read_response_incoming(input) {
+        let incoming = watch.wait(input, target.timeout).and_then(|()| protocol::read_response_incoming(input));
+        let mut frame = match incoming {
             Ok(Incoming::Frame(frame)) => frame,
             Ok(Incoming::Data { len }) => match relay_data(req, input, len, &mut piece) {
                 Ok(Ok(())) => continue,
@@ -505,6 +537,10 @@ fn relay_response(req: &mut Request, input: &mut Wire, target: &Target<'_>, retr
                     return Some((ffi::OK as c_int, false));
                 }
             },
+            ResponseFrame::Watch => {
+                watch.client = req.client_socket_fd();
+                Ok(())
+            }
             ResponseFrame::End | ResponseFrame::EndClose => {
                 let _ = req.finish();
                 return Some((ffi::OK as c_int, frame_keeps(&frame)));

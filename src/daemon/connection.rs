@@ -134,6 +134,15 @@ impl RequestIo for DaemonIo {
         c.wire.send_with_file(&protocol::response_file_frame(offset, len), file)
     }
 
+    fn watch_client(&mut self) -> std::io::Result<bool> {
+        let c = &mut *self.conn.lock();
+        // The body's end marker may still be on its way after its last byte:
+        // what comes after it is then only the Apache child's word.
+        c.body.drain(&mut c.wire)?;
+        protocol::write_watch(&mut c.wire)?;
+        Ok(true)
+    }
+
     fn finish(&mut self) -> std::io::Result<()> {
         let mut c = self.conn.lock();
         if c.refused {

@@ -132,6 +132,53 @@ pub fn regular_file_holds(file: &impl AsFd, offset: u64, len: u64) -> bool {
     })
 }
 
+/// What `await_response` saw first.
+pub enum Awaited {
+    /// The daemon's side has something to read.
+    Readable,
+    /// The client closed its connection (or stopped sending on it).
+    ClientGone,
+}
+
+/// Waits up to `timeout` for `stream` to have something to read, or for the
+/// client connection `client` to close. Err(TimedOut) when neither came.
+pub fn await_response(stream: &UnixStream, client: std::os::fd::RawFd, timeout: std::time::Duration) -> io::Result<Awaited> {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut client = client;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut fds = [
+            libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            // Not POLLIN: a pipelined next request is no sign of leaving.
+            libc::pollfd { fd: client, events: libc::POLLRDHUP, revents: 0 },
+        ];
+        let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` is a live array of two pollfd, as its length says.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if fds[1].revents & libc::POLLNVAL != 0 {
+            // Not a descriptor to watch after all: the daemon's side alone
+            // (poll skips a negative one).
+            client = -1;
+        } else if fds[1].revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Ok(Awaited::ClientGone);
+        }
+        if fds[0].revents != 0 {
+            return Ok(Awaited::Readable);
+        }
+        if n == 0 && left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+    }
+}
+
 /// True when a read on `stream` would block: the peer has sent nothing,
 /// not even end-of-file, so an idle connection is still usable.
 pub fn nothing_pending(stream: &UnixStream) -> bool {

@@ -122,6 +122,7 @@ pub enum FrameKind {
     BodyChunk = 0x02,
     BodyEnd = 0x03,
     BodyAbort = 0x04,
+    ClientGone = 0x05,
     ResponseStart = 0x11,
     Data = 0x12,
     End = 0x13,
@@ -131,6 +132,7 @@ pub enum FrameKind {
     EndClose = 0x17,
     Challenge = 0x18,
     File = 0x19,
+    Watch = 0x1A,
 }
 
 impl FrameKind {
@@ -140,6 +142,7 @@ impl FrameKind {
             0x02 => Self::BodyChunk,
             0x03 => Self::BodyEnd,
             0x04 => Self::BodyAbort,
+            0x05 => Self::ClientGone,
             0x11 => Self::ResponseStart,
             0x12 => Self::Data,
             0x13 => Self::End,
@@ -149,6 +152,7 @@ impl FrameKind {
             0x17 => Self::EndClose,
             0x18 => Self::Challenge,
             0x19 => Self::File,
+            0x1A => Self::Watch,
             _ => return None,
         })
     }
@@ -163,7 +167,7 @@ impl FrameKind {
             Self::BodyAbort => (0, MAX_REASON),
             Self::BodyChunk | Self::Data => (0, MAX_CHUNK),
             Self::File => (16, 16),
-            Self::BodyEnd | Self::End | Self::EndClose | Self::Abort | Self::Restart => (0, 0),
+            Self::BodyEnd | Self::ClientGone | Self::End | Self::EndClose | Self::Abort | Self::Restart | Self::Watch => (0, 0),
             Self::Fail => (2, 2),
         }
     }
@@ -292,6 +296,9 @@ pub enum ResponseFrame {
     /// The response is complete and the daemon closes this connection (it is
     /// stopping): do not reuse it.
     EndClose,
+    /// The response may be long in coming and the application wants to know
+    /// if the client goes meanwhile: say so with a `ClientGone` frame.
+    Watch,
 }
 
 // ---------------------------------------------------------------------------
@@ -463,6 +470,20 @@ pub fn write_body_chunk(w: &mut impl Write, data: &[u8]) -> Result<()> {
 /// Ends the request body and flushes `w`: the client reads the response next.
 pub fn write_body_end(w: &mut impl Write) -> Result<()> {
     write_marker(w, FrameKind::BodyEnd, &[])
+}
+
+/// Tells the daemon, after a `Watch`, that the client has gone; flushes `w`.
+/// Sent after the body's end, while the response is awaited.
+pub fn write_client_gone(w: &mut impl Write) -> Result<()> {
+    write_marker(w, FrameKind::ClientGone, &[])
+}
+
+/// How many bytes at the start of `buf` are `ClientGone` frames: one can
+/// arrive after its exchange has ended (the application ended meanwhile),
+/// where the next request head would be.
+pub fn client_gone_frames(buf: &[u8]) -> usize {
+    let marker = frame_header(FrameKind::ClientGone, 0);
+    buf.chunks_exact(HEADER_LEN).take_while(|frame| *frame == marker).count() * HEADER_LEN
 }
 
 /// Ends the request body short, saying why (cut to `MAX_REASON` bytes), and
@@ -694,6 +715,12 @@ pub fn write_response_end_close(w: &mut impl Write) -> Result<()> {
     write_marker(w, FrameKind::EndClose, &[])
 }
 
+/// Asks the Apache child to watch for its client going (see
+/// `ResponseFrame::Watch`), and flushes `w`.
+pub fn write_watch(w: &mut impl Write) -> Result<()> {
+    write_marker(w, FrameKind::Watch, &[])
+}
+
 /// Hands the request back unrun because this daemon is restarting, and flushes `w`.
 pub fn write_response_restart(w: &mut impl Write) -> Result<()> {
     write_marker(w, FrameKind::Restart, &[])
@@ -762,12 +789,13 @@ pub fn read_response_payload(r: &mut impl Read, h: FrameHeader) -> Result<Respon
         FrameKind::Abort => ResponseFrame::Abort,
         FrameKind::Restart => ResponseFrame::Restart,
         FrameKind::EndClose => ResponseFrame::EndClose,
+        FrameKind::Watch => ResponseFrame::Watch,
         FrameKind::Fail => {
             let mut status = [0u8; 2];
             read_exact(r, &mut status)?;
             ResponseFrame::Fail { status: u16::from_be_bytes(status) }
         }
-        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd | FrameKind::BodyAbort | FrameKind::Challenge) => {
+        other @ (FrameKind::RequestHead | FrameKind::BodyChunk | FrameKind::BodyEnd | FrameKind::BodyAbort | FrameKind::ClientGone | FrameKind::Challenge) => {
             return Err(ProtocolError::Unexpected { expected: "a response frame", got: other });
         }
     })
@@ -1517,6 +1545,7 @@ mod tests {
             ResponseFrame::Fail { status: u16::MAX },
             ResponseFrame::Restart,
             ResponseFrame::EndClose,
+            ResponseFrame::Watch,
         ];
         let mut out = Vec::new();
         for f in &frames {
@@ -1531,6 +1560,7 @@ mod tests {
                 ResponseFrame::Fail { status } => write_response_fail(&mut out, *status).unwrap(),
                 ResponseFrame::Restart => write_response_restart(&mut out).unwrap(),
                 ResponseFrame::EndClose => write_response_end_close(&mut out).unwrap(),
+                ResponseFrame::Watch => write_watch(&mut out).unwrap(),
             }
         }
         let mut r = Trickle::new(&out);
@@ -1875,6 +1905,22 @@ mod tests {
         read_request_head(&mut r).unwrap();
         let err = BodyReader::new(&mut r).read_to_end(&mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn watch_and_client_gone_frames() {
+        let mut out = Vec::new();
+        write_watch(&mut out).unwrap();
+        assert!(matches!(read_response_incoming(&mut Cursor::new(&out)).unwrap(), Incoming::Frame(ResponseFrame::Watch)));
+        let mut told = Vec::new();
+        write_client_gone(&mut told).unwrap();
+        write_client_gone(&mut told).unwrap();
+        assert_eq!(client_gone_frames(&told), 2 * HEADER_LEN);
+        // Only whole ClientGone frames at the start count: a head after them does not.
+        told.extend_from_slice(&request_bytes(&sample_head(), &[]));
+        assert_eq!(client_gone_frames(&told), 2 * HEADER_LEN);
+        assert_eq!(client_gone_frames(&told[..HEADER_LEN - 1]), 0);
+        assert_eq!(client_gone_frames(&out), 0);
     }
 
     // --- fuzz-style ---------------------------------------------------------

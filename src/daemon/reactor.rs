@@ -539,7 +539,11 @@ impl<'g> Reactor<'g> {
                     self.release(&mut parked);
                     return None;
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    // Word that a client went, come after its exchange ended: nothing to do.
+                    let late = protocol::client_gone_frames(c.wire.buffered());
+                    c.wire.consume(late);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {

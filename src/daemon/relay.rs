@@ -5,15 +5,22 @@
 //! connection; when the request is over, it ends the exchange as the worker
 //! would have. So `threads=` bounds the requests being worked on, not the
 //! streams held open.
+//!
+//! A task that awaits http.disconnect has the Apache child asked to say
+//! when its client goes (see `AsgiRequest::watching`); a watcher thread
+//! waits for that word on those connections, and a relay thread reads it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::monitor::Busy;
+use super::os::{self, Epoll, Event};
+use super::protocol::{self, HEADER_LEN};
 use super::reactor::Conn;
 use crate::python::{AsgiRequest, Outcome};
 
@@ -32,12 +39,21 @@ pub struct Held {
 struct Detached {
     held: Mutex<Option<Held>>,
     deadline: Option<Instant>,
+    /// Its connection's token in `Relays::watched` (0: not watched).
+    watch: AtomicU64,
+    /// The Apache child has sent something on the connection (its client went).
+    heard: AtomicBool,
 }
 
 pub struct Relays {
     wakes: Sender<Arc<Detached>>,
     woken: Receiver<Arc<Detached>>,
     live: Mutex<Vec<Arc<Detached>>>,
+    /// The connections of requests whose Apache child watches for the
+    /// client going (None if the set could not be made: nobody hears of it).
+    watched: Option<Epoll>,
+    watching: Mutex<HashMap<u64, Weak<Detached>>>,
+    next_watch: AtomicU64,
 }
 
 /// Ends an exchange whose request is over (its outcome), on a relay thread.
@@ -46,13 +62,13 @@ pub type Finish<'a> = dyn Fn(Conn, u64, Outcome) + Sync + 'a;
 impl Relays {
     pub fn new() -> Relays {
         let (wakes, woken) = crossbeam_channel::unbounded();
-        Relays { wakes, woken, live: Mutex::new(Vec::new()) }
+        Relays { wakes, woken, live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
     }
 
     /// Takes over a request its worker started.
     pub fn adopt(&self, held: Held) {
         let deadline = held.request.deadline();
-        let detached = Arc::new(Detached { held: Mutex::new(None), deadline });
+        let detached = Arc::new(Detached { held: Mutex::new(None), deadline, watch: AtomicU64::new(0), heard: AtomicBool::new(false) });
         self.live.lock().push(detached.clone());
         let weak = Arc::downgrade(&detached);
         let wakes = self.wakes.clone();
@@ -88,6 +104,26 @@ impl Relays {
         }
     }
 
+    /// The watcher thread's life, as a relay thread's: wakes a relay for
+    /// each watched connection the Apache child has sent something on.
+    pub fn watch_clients(&self, done: &AtomicBool) {
+        let Some(watched) = &self.watched else { return };
+        let mut events = [Event::empty(); 16];
+        while !(done.load(Ordering::Acquire) && self.live.lock().is_empty()) {
+            let Ok(n) = watched.wait(&mut events, TICK.as_millis() as u16) else {
+                std::thread::sleep(TICK);
+                continue;
+            };
+            for event in &events[..n] {
+                let detached = self.watching.lock().get(&event.data()).and_then(Weak::upgrade);
+                if let Some(detached) = detached {
+                    detached.heard.store(true, Ordering::Release);
+                    let _ = self.wakes.send(detached);
+                }
+            }
+        }
+    }
+
     fn stop_all(&self, finish: &Finish<'_>) {
         let live: Vec<_> = self.live.lock().clone();
         for detached in live {
@@ -103,7 +139,14 @@ impl Relays {
     fn pump(&self, detached: &Arc<Detached>, finish: &Finish<'_>) {
         let mut slot = detached.held.lock();
         let Some(held) = slot.as_mut() else { return };
-        if let Some(outcome) = held.request.pump() {
+        if detached.heard.swap(false, Ordering::AcqRel) {
+            self.hear(detached, held);
+        }
+        let outcome = held.request.pump();
+        if outcome.is_none() && held.request.watching() && detached.watch.load(Ordering::Acquire) == 0 {
+            self.watch(detached, held);
+        }
+        if let Some(outcome) = outcome {
             let held = slot.take().expect("checked");
             drop(slot);
             self.end(detached, held, outcome, finish);
@@ -123,8 +166,54 @@ impl Relays {
         }
     }
 
+    /// Watches the request's connection for the Apache child's word that
+    /// the client went.
+    fn watch(&self, detached: &Arc<Detached>, held: &Held) {
+        let Some(watched) = &self.watched else { return };
+        let token = self.next_watch.fetch_add(1, Ordering::Relaxed);
+        self.watching.lock().insert(token, Arc::downgrade(detached));
+        detached.watch.store(token, Ordering::Release);
+        if watched.add(held.conn.lock().wire.stream(), token, true).is_err() {
+            self.watching.lock().remove(&token);
+        }
+    }
+
+    /// Reads what the Apache child sent on a watched connection: its client
+    /// went (a ClientGone frame, or the connection closed). Anything else is
+    /// not what it may send now, and ends the request as well.
+    fn hear(&self, detached: &Arc<Detached>, held: &mut Held) {
+        let gone = {
+            let mut c = held.conn.lock();
+            let c = &mut *c;
+            match c.wire.receive(HEADER_LEN, os::recv_now) {
+                Ok(0) => true,
+                Ok(_) => {
+                    let told = protocol::client_gone_frames(c.wire.buffered());
+                    c.wire.consume(told);
+                    told > 0 || c.wire.buffered().len() >= HEADER_LEN
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => false,
+                Err(_) => true,
+            }
+        };
+        if gone {
+            held.request.client_gone();
+        } else if let Some(watched) = &self.watched {
+            // Not all of it yet: watched again.
+            let _ = watched.rearm(held.conn.lock().wire.stream(), detached.watch.load(Ordering::Acquire));
+        }
+    }
+
     fn end(&self, detached: &Arc<Detached>, held: Held, outcome: Outcome, finish: &Finish<'_>) {
         self.live.lock().retain(|d| !Arc::ptr_eq(d, detached));
+        // Before the connection goes back to wait for its next request.
+        let watch = detached.watch.swap(0, Ordering::AcqRel);
+        if watch != 0 {
+            self.watching.lock().remove(&watch);
+            if let Some(watched) = &self.watched {
+                let _ = watched.remove(held.conn.lock().wire.stream());
+            }
+        }
         let Held { request, conn, token, busy } = held;
         request.finish();
         // Before the connection can carry another request.

@@ -163,6 +163,9 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         // serving only WSGI has none.
         let adopt = move |held: Held| {
             relays_started.call_once(|| {
+                if let Err(e) = std::thread::Builder::new().spawn_scoped(scope, move || relays.watch_clients(workers_done)) {
+                    log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create client watcher thread in daemon process '{}': {e}", std::process::id(), group.config.name));
+                }
                 for _ in 0..group.config.threads.max(1) {
                     let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || relays.run(workers_done, linger, finish));
                     if let Err(e) = spawned {

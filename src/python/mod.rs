@@ -59,6 +59,12 @@ pub trait RequestIo: Send {
     /// The request times itself (an ASGI request cancels its own task at
     /// request-timeout): the process's watch on request-timeout skips it.
     fn untimed(&mut self) {}
+    /// Asks to hear when the client goes before the response is done (the
+    /// daemon's Apache child then says so on the connection); false where
+    /// nobody can tell.
+    fn watch_client(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
     /// Writes a line to the error log in this request's context.
     fn log(&self, level: Level, msg: &str);
 }

@@ -84,6 +84,18 @@ async def application(scope, receive, send):
         except OSError as exc:
             note("events-ended %s" % type(exc).__name__)
         await asyncio.wait_for(watcher, 5)
+    elif path == "/long-poll":
+        # Awaits an event that never comes, sending nothing: only
+        # http.disconnect ends it, when the client goes.
+        await read_body(receive)
+        started = asyncio.get_running_loop().time()
+        message = await receive()
+        waited = asyncio.get_running_loop().time() - started
+        note("long-poll %s after %.1fs" % (message["type"], waited))
+        try:
+            await send({"type": "http.response.start", "status": 200})
+        except OSError as exc:
+            note("long-poll send raised %s" % type(exc).__name__)
     elif path == "/head-first":
         # The head goes out with an empty piece, before a body that comes late.
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

@@ -40,6 +40,8 @@ struct Progress {
     body_sent: u64,
     /// The key of a receive() waiting for http.disconnect.
     waiting: Option<u64>,
+    /// The Apache child has been asked to tell when the client goes.
+    watching: bool,
 }
 
 /// An ASGI request whose task runs on the loop. Whoever holds it calls
@@ -91,6 +93,23 @@ impl AsgiRequest {
         {
             wake();
         }
+    }
+
+    /// Whether the Apache child watches for the client going: what it
+    /// then sends on the connection is for `client_gone`.
+    pub fn watching(&self) -> bool {
+        self.progress.watching && !self.progress.gone
+    }
+
+    /// The Apache child says the client has gone: a waiting receive() gets
+    /// http.disconnect, and send() raises from now on.
+    pub fn client_gone(&mut self) {
+        if !self.progress.gone {
+            self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): The client went away while the ASGI application awaited.", std::process::id()));
+        }
+        self.progress.gone = true;
+        self.shared.gone.store(true, Ordering::Release);
+        self.sent(Ok(()), false, None);
     }
 
     /// When request-timeout= ends it.
@@ -281,6 +300,10 @@ impl AsgiRequest {
             } else {
                 // Only the latest receive() waits; an earlier one is left to its task.
                 self.progress.waiting = Some(key);
+                if !self.progress.watching {
+                    // So that it hears of the client going while it only awaits.
+                    self.progress.watching = with_io(&self.context, |io| io.watch_client()).unwrap_or(false);
+                }
             }
             return;
         }
