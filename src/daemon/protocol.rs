@@ -13,6 +13,13 @@
 //!                  | Fail
 //! ```
 //!
+//! A `Watch` may come among the response frames, after the body's end: the
+//! application waits for word of its client leaving (ASGI's
+//! http.disconnect), and the Apache child, which alone sees the client's
+//! connection, answers with one `ClientGone` when it closes. That frame can
+//! reach the daemon after the exchange ended, where the next head would be,
+//! so the child does not reuse such a connection, and the daemon skips it.
+//!
 //! A request head's payload opens with a MAC of its sealed fields (see
 //! `origin` and `SealedHead`), which the daemon checks before it decodes
 //! anything.
