@@ -398,6 +398,30 @@ fn lifespan_startup_comes_before_the_first_request_and_shutdown_at_the_stop() {
 }
 
 #[test]
+fn across_a_graceful_restart_the_new_process_starts_up_before_the_old_one_shuts_down() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let s = plain_server();
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().starts_with("startup "), "lifespan startup before any request");
+    let old = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+    s.signal_parent("USR1");
+    // Requests are served throughout; then by the new configuration's process.
+    let mut new = old.clone();
+    wait_for(
+        || {
+            new = kv(&s, "GET", "/plain/scope", &[], b"")["pid"].clone();
+            new != old
+        },
+        "a process of the new generation",
+    );
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains(&format!("shutdown {old}")), "the old process's lifespan shutdown");
+    let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().filter(|l| l.starts_with("startup") || l.starts_with("shutdown")).map(String::from).collect();
+    assert_eq!(lines, [format!("startup {old}"), format!("startup {new}"), format!("shutdown {old}")], "{}", s.error_log());
+}
+
+#[test]
 fn a_stream_open_when_the_script_changes_is_cancelled_before_lifespan_shutdown() {
     if no_asgi_in_the_reference() {
         return;
