@@ -624,41 +624,52 @@ const REQUIREMENTS: &[&str] = &["starlette==0.41.3", "fastapi==0.115.6", "uvicor
 /// A venv (Debian's Python) with Starlette, FastAPI, uvicorn and Django, made once and kept: `VENV/ready` marks it complete.
 fn venv() -> &'static Path {
     static MADE: OnceLock<PathBuf> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let venv = PathBuf::from(VENV);
-        if venv.join("ready").exists() {
-            return venv;
-        }
-        let building = PathBuf::from(format!("{VENV}.{}", std::process::id()));
-        let _ = fs::remove_dir_all(&building);
-        let run = |what: &str, cmd: &mut Command| {
-            let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-            assert!(
-                out.status.success(),
-                "{what} failed (this test needs python3-venv and network access to PyPI):\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run("python3 -m venv", Command::new(PYTHON).args(["-m", "venv"]).arg(&building));
-        run(
-            "pip install",
-            Command::new(building.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(REQUIREMENTS)
-                .env_remove("PYTHONPATH")
-                .env_remove("PYTHONHOME")
-                .env_remove("VIRTUAL_ENV"),
+    MADE.get_or_init(|| made_venv(VENV, REQUIREMENTS))
+}
+
+/// A venv with uvloop alone, which the event loop then runs on.
+const UVLOOP_VENV: &str = "/tmp/mod_wsgi-rs-test-uvloop-venv-1";
+
+fn uvloop_venv() -> &'static Path {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| made_venv(UVLOOP_VENV, &["uvloop==0.21.0"]))
+}
+
+/// The venv at `path` with `requirements` from PyPI, made unless `path/ready` says it is.
+fn made_venv(path: &str, requirements: &[&str]) -> PathBuf {
+    let venv = PathBuf::from(path);
+    if venv.join("ready").exists() {
+        return venv;
+    }
+    let building = PathBuf::from(format!("{path}.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&building);
+    let run = |what: &str, cmd: &mut Command| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed (this test needs python3-venv and network access to PyPI):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        // Apache's children (www-data) read it.
-        run("chmod", Command::new("chmod").args(["-R", "a+rX"]).arg(&building));
-        fs::write(building.join("ready"), b"").unwrap();
-        // Another test process may have made it meanwhile: either copy does.
-        if fs::rename(&building, &venv).is_err() {
-            let _ = fs::remove_dir_all(&building);
-        }
-        venv
-    })
+    };
+    run("python3 -m venv", Command::new(PYTHON).args(["-m", "venv"]).arg(&building));
+    run(
+        "pip install",
+        Command::new(building.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements)
+            .env_remove("PYTHONPATH")
+            .env_remove("PYTHONHOME")
+            .env_remove("VIRTUAL_ENV"),
+    );
+    // Apache's children (www-data) read it.
+    run("chmod", Command::new("chmod").args(["-R", "a+rX"]).arg(&building));
+    fs::write(building.join("ready"), b"").unwrap();
+    // Another test process may have made it meanwhile: either copy does.
+    if fs::rename(&building, &venv).is_err() {
+        let _ = fs::remove_dir_all(&building);
+    }
+    venv
 }
 
 const STARLETTE_APP: &str = r#"
@@ -758,6 +769,64 @@ def echo(request):
 urlpatterns = [path("hello/<str:name>", hello), path("echo", echo)]
 application = get_asgi_application()
 "#;
+
+const LOOP_APP: &str = r#"
+import asyncio
+import os
+
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(0.01)
+    body = ("%s.%s %d" % (type(loop).__module__, type(loop).__name__, os.getpid())).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+"#;
+
+/// uvloop where it can be imported: it is a Cython module, which loads into one interpreter
+/// of a process only; the others run asyncio's own loop. Loops in several interpreters of one
+/// process at once (before Python 3.12, asyncio's C half mixed them up: CPython issue 91375).
+#[test]
+fn event_loops_run_in_several_interpreters_of_a_process_at_once_uvloop_where_it_loads() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let venv = uvloop_venv();
+    let s = server()
+        .file("loop_app.py", LOOP_APP.as_bytes())
+        .config(&format!(
+            "WSGIDaemonProcess uv threads=3 python-home={}\n\
+             WSGIScriptAlias /main @DIR@/loop_app.py process-group=uv application-group=%{{GLOBAL}}\n\
+             WSGIScriptAlias /one @DIR@/loop_app.py process-group=uv application-group=one\n\
+             WSGIScriptAlias /two @DIR@/loop_app.py process-group=uv application-group=two\n",
+            venv.display()
+        ))
+        .start();
+    // The main interpreter's loop first: uvloop loads there.
+    let (status, body) = fetch(s.port(), "GET", "/main", &[], b"");
+    assert_eq!((status, body.split(' ').next()), (200, Some("uvloop.Loop")), "{body}\n{}", s.error_log());
+    let mut pids = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        // The three interpreters at once, each with a loop of its own.
+        let port = s.port();
+        let asked: Vec<_> = ["/main", "/one", "/two"].iter().map(|path| (*path, std::thread::spawn(move || fetch(port, "GET", path, &[], b"")))).collect();
+        for (path, answer) in asked {
+            let (status, body) = answer.join().unwrap();
+            assert_eq!(status, 200, "round {round} {path}: {body}\n{}", s.error_log());
+            let (kind, pid) = body.split_once(' ').unwrap();
+            let expected = if path == "/main" { "uvloop.Loop" } else { "asyncio.unix_events._UnixSelectorEventLoop" };
+            assert_eq!(kind, expected, "{path}");
+            pids.insert(pid.to_owned());
+        }
+    }
+    assert_eq!(pids.len(), 1, "one daemon process served them all, never replaced: {pids:?}");
+    assert!(!s.error_log().contains("Traceback"), "{}", s.error_log());
+}
 
 #[test]
 fn django_get_asgi_application_from_a_venv() {

@@ -190,6 +190,25 @@ pub fn options() -> Option<&'static Options> {
 
 /// Sets up an interpreter (the main one, or one for an application group):
 /// its sys.stdout/stderr/stdin, the `mod_wsgi` module, and sys.path.
+/// Before Python 3.12, the C half of asyncio (`_asyncio`) keeps its state,
+/// the running loop among it, once per process, keyed by thread-state ids
+/// that each interpreter counts from zero: event loops in two sub-interpreters
+/// (two ASGI applications' loops, or a WSGI application's asyncio.run) take
+/// each other for their own, and one fails with "Cannot run the event loop
+/// while another loop is running" (CPython issue 91375). A sub-interpreter
+/// therefore does without it, on asyncio's pure-Python half; the main
+/// interpreter keeps it.
+fn asyncio_in_pure_python(py: Python<'_>) -> PyResult<()> {
+    if py.version_info() >= (3, 12) {
+        return Ok(());
+    }
+    let modules = super::sys_modules(py);
+    if !modules.contains("_asyncio")? {
+        modules.set_item("_asyncio", py.None())?;
+    }
+    Ok(())
+}
+
 pub fn configure_interpreter(py: Python<'_>, application_group: &str) -> Result<(), String> {
     let options = OPTIONS.get().cloned().unwrap_or_default();
     configure(py, &options, application_group).map_err(|e| describe(py, &e))
@@ -197,6 +216,9 @@ pub fn configure_interpreter(py: Python<'_>, application_group: &str) -> Result<
 
 fn configure(py: Python<'_>, options: &Options, application_group: &str) -> PyResult<()> {
     let sys = py.import("sys")?;
+    if !application_group.is_empty() {
+        asyncio_in_pure_python(py)?;
+    }
     let stderr = Py::new(py, LogStream::server("<stderr>", Level::Error))?;
     sys.setattr("stderr", &stderr)?;
     if options.restrict_stdout {
