@@ -422,6 +422,40 @@ fn across_a_graceful_restart_the_new_process_starts_up_before_the_old_one_shuts_
 }
 
 #[test]
+fn maximum_requests_and_queue_timeout_apply_to_asgi_requests() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    let s = server()
+        .app("asgi_plain.py")
+        .config(
+            "WSGIDaemonProcess mr threads=2 maximum-requests=3 graceful-timeout=5\n\
+             WSGIScriptAlias /mr @DIR@/asgi_plain.py process-group=mr application-group=%{GLOBAL}\n\
+             WSGIDaemonProcess qt threads=1 queue-timeout=1\n\
+             WSGIScriptAlias /qt @DIR@/asgi_plain.py process-group=qt application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /wsgi-qt @DIR@/daemon.wsgi process-group=qt application-group=%{GLOBAL}\n",
+        )
+        .app("daemon.wsgi")
+        .start();
+    // maximum-requests: the third ASGI request is the process's last; a fresh one serves the fourth.
+    let pids: Vec<String> = (0..4).map(|_| kv(&s, "GET", "/mr/scope", &[], b"")["pid"].clone()).collect();
+    assert!(pids[0] == pids[1] && pids[1] == pids[2] && pids[2] != pids[3], "{pids:?}\n{}", s.error_log());
+    s.expect_log("Maximum requests reached, triggering immediate shutdown 'mr'.");
+    let log = s.var_dir().join("lifespan.log");
+    wait_for(|| fs::read_to_string(&log).unwrap_or_default().contains(&format!("shutdown {}", pids[0])), "the recycled process's lifespan shutdown");
+    // queue-timeout: an ASGI request that waited behind the only worker longer than it is a 504.
+    let port = s.port();
+    let busy = std::thread::spawn(move || fetch(port, "GET", "/wsgi-qt/sleep/3/busy", &[], b""));
+    wait_for(|| s.marker("started-busy").is_some(), "the worker busy");
+    let started = Instant::now();
+    let (status, _) = fetch(port, "GET", "/qt/scope", &[], b"");
+    assert_eq!(status, 504, "{}", s.error_log());
+    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+    assert_eq!(busy.join().unwrap().0, 200);
+    s.expect_log("Queue timeout expired for WSGI daemon process 'qt'.");
+}
+
+#[test]
 fn a_stream_open_when_the_script_changes_is_cancelled_before_lifespan_shutdown() {
     if no_asgi_in_the_reference() {
         return;
