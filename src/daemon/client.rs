@@ -219,7 +219,12 @@ fn exchange(req: &mut Request, head: &RequestHead, body: &ReadAhead, target: &Ta
         // one, if the body is still to hand (none was read from the client
         // meanwhile) and the daemon cannot have started it: the request has
         // no body, or none of it reached the daemon.
-        Err(SendError::Daemon(protocol::ProtocolError::Io(e))) if pooled && conn.wire.sent() == before && matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => return Relayed::Stale,
+        // Nothing of it went out, and no body was taken from the client meanwhile.
+        Err(SendError::Daemon(protocol::ProtocolError::Io(e)))
+            if pooled && conn.wire.sent() == before && sent.streamed == 0 && matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) =>
+        {
+            return Relayed::Stale;
+        }
         Err(SendError::Daemon(_)) if pooled && sent.streamed == 0 && (sent.bytes == 0 || conn.wire.sent() == before) => return Relayed::Again,
         Err(SendError::Client(e)) => {
             log_read_error(req, &e);
@@ -364,8 +369,12 @@ fn send_request(req: &mut Request, head: &RequestHead, body: &ReadAhead, conn: &
     for slice in body.slices() {
         protocol::write_body_chunk(&mut conn.wire, slice).map_err(SendError::Daemon)?;
     }
-    // The rest of a body larger than what was read ahead, as it comes.
+    // The rest of a body larger than what was read ahead, as it comes. What
+    // is buffered goes out first: a kept connection found closed then is
+    // found so before any of the body is taken from the client, and the
+    // request can still go on another.
     if !body.whole && req.has_body() {
+        conn.wire.flush().map_err(|e| SendError::Daemon(e.into()))?;
         let mut buf = Piece::take().map_err(SendError::Client)?;
         loop {
             let n = read_piece(req, &mut buf).map_err(SendError::Client)?;
