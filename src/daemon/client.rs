@@ -54,10 +54,12 @@ fn forward_once_or_again(req: &mut Request, head: &mut RequestHead, group: &Grou
     head.body_read_ahead = reading.elapsed().as_micros().try_into().unwrap_or(i64::MAX);
     let target = Target { group, error_override, timeout: socket_timeout(req, group) };
     let mut relayed = loop {
-        let (stream, pooled) = checkout(group);
+        let kept = kept_connection(group);
+        let pooled = kept.is_some();
+        let conn = kept.map_or_else(|| connect(group, target.timeout), Ok);
         head.queue_start = crate::daemon::monitor::now_micros();
         head.daemon_connects = 1;
-        match exchange(req, head, &body, &target, stream.or_else(|()| connect(group, target.timeout)), pooled) {
+        match exchange(req, head, &body, &target, conn, pooled) {
             // A kept connection whose daemon had closed it: the next one, or a new one.
             Relayed::Stale => continue,
             relayed => break relayed,
@@ -215,16 +217,18 @@ fn exchange(req: &mut Request, head: &RequestHead, body: &ReadAhead, target: &Ta
     let before = conn.wire.sent();
     match send_request(req, head, body, &mut conn, group, &mut sent) {
         Ok(()) => {}
-        // A kept connection found closed can take the request again on a new
-        // one, if the body is still to hand (none was read from the client
-        // meanwhile) and the daemon cannot have started it: the request has
-        // no body, or none of it reached the daemon.
-        // Nothing of it went out, and no body was taken from the client meanwhile.
+        // A kept connection its daemon had closed (a broken pipe before any
+        // of the request went out, and none of the body taken from the
+        // client): the request takes another, unnoticed.
         Err(SendError::Daemon(protocol::ProtocolError::Io(e)))
             if pooled && conn.wire.sent() == before && sent.streamed == 0 && matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) =>
         {
             return Relayed::Stale;
         }
+        // A kept connection found closed can take the request again on a new
+        // one, if the body is still to hand (none was read from the client
+        // meanwhile) and the daemon cannot have started it: the request has
+        // no body, or none of it reached the daemon.
         Err(SendError::Daemon(_)) if pooled && sent.streamed == 0 && (sent.bytes == 0 || conn.wire.sent() == before) => return Relayed::Again,
         Err(SendError::Client(e)) => {
             log_read_error(req, &e);
@@ -295,14 +299,11 @@ static IDLE: LazyLock<Mutex<HashMap<String, Vec<Conn>>>> = LazyLock::new(Default
 /// At most this many idle connections per group and Apache child.
 const MAX_IDLE: usize = 64;
 
-/// The most recently kept connection to the group (true), else Err: a new
-/// one is needed. Whether its daemon closed it meanwhile (a restart) shows
-/// when the request is sent: a broken pipe, with nothing gone out.
-fn checkout(group: &Group) -> (Result<Conn, ()>, bool) {
-    match IDLE.lock().get_mut(&group.socket).and_then(Vec::pop) {
-        Some(conn) => (Ok(conn), true),
-        None => (Err(()), false),
-    }
+/// The most recently kept connection to the group, if any. Whether its
+/// daemon closed it meanwhile (a restart) shows when the request is sent: a
+/// broken pipe, with nothing gone out.
+fn kept_connection(group: &Group) -> Option<Conn> {
+    IDLE.lock().get_mut(&group.socket).and_then(Vec::pop)
 }
 
 fn checkin(group: &Group, conn: Conn) {

@@ -414,24 +414,26 @@ impl<'a> SealedHead<'a> {
         };
         d.finish()?;
         let mut d = Decoder::new(self.environ, "request head");
-        let n = d.count("environ")?;
-        // Names and values take less room than their encoding, which also has their lengths.
-        head.environ = Environ::with_capacity(n, self.environ.len());
-        for _ in 0..n {
-            let name = d.bytes("environ name")?;
-            let value = d.bytes("environ value")?;
-            head.environ.push(name, value);
-        }
-        let n = d.count("headers")?;
-        head.headers = Environ::with_capacity(n, 0);
-        for _ in 0..n {
-            let name = d.bytes("header name")?;
-            let value = d.bytes("header value")?;
-            head.headers.push(name, value);
-        }
+        head.environ = read_pairs(&mut d, ["environ", "environ name", "environ value"])?;
+        head.headers = read_pairs(&mut d, ["headers", "header name", "header value"])?;
         d.finish()?;
         Ok(head)
     }
+}
+
+/// Name and value pairs as `write_request_head` lays them out: a count, then
+/// each name and value; the three labels name them in errors.
+fn read_pairs(d: &mut Decoder<'_>, [count, name, value]: [&str; 3]) -> Result<Environ> {
+    let n = d.count(count)?;
+    // Names and values take less room than what is left of their encoding,
+    // which also has their lengths.
+    let mut pairs = Environ::with_capacity(n, d.buf.len());
+    for _ in 0..n {
+        let name = d.bytes(name)?;
+        let value = d.bytes(value)?;
+        pairs.push(name, value);
+    }
+    Ok(pairs)
 }
 
 /// The length of the whole request head frame that starts `buf`, once its
@@ -689,7 +691,7 @@ pub fn write_response_data(w: &mut impl Write, data: &[u8]) -> Result<()> {
 /// An empty Data frame: the Apache child flushes what it has of the
 /// response (the head, before a body that is yet to come).
 pub fn write_response_flush(w: &mut impl Write) -> Result<()> {
-    Ok(w.write_all(&frame_header(FrameKind::Data, 0))?)
+    write_marker(w, FrameKind::Data, &[])
 }
 
 /// The frame that hands over `len` bytes from `offset` of a file; it must

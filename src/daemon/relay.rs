@@ -125,11 +125,16 @@ impl Relays {
     }
 
     fn stop_all(&self, finish: &Finish<'_>) {
-        let live: Vec<_> = self.live.lock().clone();
-        for detached in live {
+        self.end_where(|_| true, AsgiRequest::stop, finish);
+    }
+
+    /// Ends the running requests `which` picks, each as `how` cuts it short.
+    fn end_where(&self, which: impl Fn(&Detached) -> bool, how: impl Fn(&mut AsgiRequest) -> Outcome, finish: &Finish<'_>) {
+        let picked: Vec<_> = self.live.lock().iter().filter(|d| which(d)).cloned().collect();
+        for detached in picked {
             let held = detached.held.lock().take();
             if let Some(mut held) = held {
-                let outcome = held.request.stop();
+                let outcome = how(&mut held.request);
                 self.end(&detached, held, outcome, finish);
             }
         }
@@ -156,14 +161,7 @@ impl Relays {
     /// request-timeout=: the requests past their deadline end with their task cancelled.
     fn expire_due(&self, finish: &Finish<'_>) {
         let now = Instant::now();
-        let due: Vec<_> = self.live.lock().iter().filter(|d| d.deadline.is_some_and(|t| t <= now)).cloned().collect();
-        for detached in due {
-            let held = detached.held.lock().take();
-            if let Some(mut held) = held {
-                let outcome = held.request.expire();
-                self.end(&detached, held, outcome, finish);
-            }
-        }
+        self.end_where(|d| d.deadline.is_some_and(|t| t <= now), AsgiRequest::expire, finish);
     }
 
     /// Watches the request's connection for the Apache child's word that

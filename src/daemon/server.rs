@@ -163,14 +163,9 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         // serving only WSGI has none.
         let adopt = move |held: Held| {
             relays_started.call_once(|| {
-                if let Err(e) = std::thread::Builder::new().spawn_scoped(scope, move || relays.watch_clients(workers_done)) {
-                    log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create client watcher thread in daemon process '{}': {e}", std::process::id(), group.config.name));
-                }
+                spawn(scope, stack, "client watcher", group, move || relays.watch_clients(workers_done));
                 for _ in 0..group.config.threads.max(1) {
-                    let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || relays.run(workers_done, linger, finish));
-                    if let Err(e) = spawned {
-                        log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create relay thread in daemon process '{}': {e}", std::process::id(), group.config.name));
-                    }
+                    spawn(scope, stack, "relay", group, move || relays.run(workers_done, linger, finish));
                 }
             });
             relays.adopt(held);
@@ -178,10 +173,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
         let workers: Vec<_> = (0..group.config.threads.max(1))
             .filter_map(|_| {
                 let (reactor, stopping, served) = (&reactor, &stopping, &served);
-                let spawned = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || worker(group, reactor, &adopt, stopping, served));
-                spawned
-                    .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create worker thread in daemon process '{}': {e}", std::process::id(), group.config.name)))
-                    .ok()
+                spawn(scope, stack, "worker", group, move || worker(group, reactor, &adopt, stopping, served))
             })
             .collect();
         succession::ready();
@@ -192,6 +184,22 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     });
     drop(heartbeat);
     0
+}
+
+/// Starts a thread of the process in `scope`, with `stack` bytes of stack;
+/// None (and a log line naming `what`) if it cannot be had.
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    stack: usize,
+    what: &str,
+    group: &Group,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> Option<std::thread::ScopedJoinHandle<'scope, T>> {
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn_scoped(scope, f)
+        .map_err(|e| log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't create {what} thread in daemon process '{}': {e}", std::process::id(), group.config.name)))
+        .ok()
 }
 
 fn worker(group: &Group, reactor: &Reactor<'_>, adopt: &(dyn Fn(Held) + Sync), stopping: &AtomicBool, served: &AtomicU32) {

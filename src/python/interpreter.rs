@@ -188,8 +188,6 @@ pub fn options() -> Option<&'static Options> {
     OPTIONS.get()
 }
 
-/// Sets up an interpreter (the main one, or one for an application group):
-/// its sys.stdout/stderr/stdin, the `mod_wsgi` module, and sys.path.
 /// Before Python 3.12, the C half of asyncio (`_asyncio`) keeps its state,
 /// the running loop among it, once per process, keyed by thread-state ids
 /// that each interpreter counts from zero: event loops in two sub-interpreters
@@ -209,6 +207,8 @@ fn asyncio_in_pure_python(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// Sets up an interpreter (the main one, or one for an application group):
+/// its sys.stdout/stderr/stdin, the `mod_wsgi` module, and sys.path.
 pub fn configure_interpreter(py: Python<'_>, application_group: &str) -> Result<(), String> {
     let options = OPTIONS.get().cloned().unwrap_or_default();
     configure(py, &options, application_group).map_err(|e| describe(py, &e))

@@ -61,6 +61,13 @@ pub struct RequestInfo<'a> {
     pub request_timeout: std::time::Duration,
 }
 
+impl RequestInfo<'_> {
+    /// A CGI variable as the environ ends up with it: the last of its name.
+    pub fn cgi_var(&self, name: &[u8]) -> Option<&[u8]> {
+        self.cgi.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
 /// When an Apache child sent a request to this daemon and when the daemon
 /// took it (µs), with the connection attempts and resends it needed.
 #[derive(Clone, Copy, Default)]

@@ -278,7 +278,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
         // It ends itself at its deadline, not the process.
         io.untimed();
     }
-    let body_length = info.cgi.iter().find(|(name, _)| *name == b"CONTENT_LENGTH").and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+    let body_length = info.cgi_var(b"CONTENT_LENGTH").and_then(|value| std::str::from_utf8(value).ok()?.parse().ok());
     // With subscribers, request_finished comes at the end of the exchange.
     let events = events.has_subscribers().then_some(events);
     Ok(Box::new(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length, events)))

@@ -104,12 +104,8 @@ impl AsgiRequest {
     /// The Apache child says the client has gone: a waiting receive() gets
     /// http.disconnect, and send() raises from now on.
     pub fn client_gone(&mut self) {
-        if !self.progress.gone {
-            self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): The client went away while the ASGI application awaited.", std::process::id()));
-        }
-        self.progress.gone = true;
-        self.shared.gone.store(true, Ordering::Release);
-        self.sent(Ok(()), false, None);
+        self.left("The client went away while the ASGI application awaited.");
+        self.settle(None);
     }
 
     /// When request-timeout= ends it.
@@ -268,14 +264,23 @@ impl AsgiRequest {
     fn sent(&mut self, sent: std::io::Result<()>, last: bool, future: Option<u64>) {
         match sent {
             Ok(()) => self.progress.complete |= last,
-            Err(err) => {
-                if !self.progress.gone {
-                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): Apache/mod_wsgi failed to write response data: {err}", std::process::id()));
-                }
-                self.progress.gone = true;
-                self.shared.gone.store(true, Ordering::Release);
-            }
+            Err(err) => self.left(&format!("Apache/mod_wsgi failed to write response data: {err}")),
         }
+        self.settle(future);
+    }
+
+    /// The client has gone (`why`, logged once): what the task sends raises from now on.
+    fn left(&mut self, why: &str) {
+        if !self.progress.gone {
+            self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): {why}", std::process::id()));
+        }
+        self.progress.gone = true;
+        self.shared.gone.store(true, Ordering::Release);
+    }
+
+    /// Hands the task what it waits for now: the send() awaiting `future`,
+    /// and, once the response is over, a receive() waiting for http.disconnect.
+    fn settle(&mut self, future: Option<u64>) {
         let disconnect = if self.progress.complete || self.progress.gone { self.progress.waiting.take() } else { None };
         if future.is_none() && disconnect.is_none() {
             return;

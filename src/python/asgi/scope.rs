@@ -8,7 +8,7 @@ use super::super::wsgi::RequestInfo;
 
 /// The HTTP connection scope.
 pub(super) fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let var = |name: &[u8]| info.cgi.iter().rev().find(|(k, _)| *k == name).map_or(&[][..], |(_, v)| *v);
+    let var = |name: &[u8]| info.cgi_var(name).unwrap_or_default();
     let scope = PyDict::new(py);
     scope.set_item("type", "http")?;
     let asgi = PyDict::new(py);
@@ -42,7 +42,7 @@ pub(super) fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<
     scope.set_item("server", (info.listener_host, info.listener_port))?;
     let extensions = PyDict::new(py);
     extensions.set_item("http.response.pathsend", PyDict::new(py))?;
-    extensions.set_item("mod_wsgi", mod_wsgi_extension(py, info, var)?)?;
+    extensions.set_item("mod_wsgi", mod_wsgi_extension(py, info)?)?;
     scope.set_item("extensions", extensions)?;
     if !state.is_none() {
         // A shallow copy per request, as the spec asks.
@@ -51,17 +51,15 @@ pub(super) fn scope<'py>(py: Python<'py>, info: &RequestInfo<'_>, state: &Bound<
     Ok(scope)
 }
 
-
 /// What Apache knows of the request that the HTTP scope has no key for, as
 /// the WSGI environ gives it: the file the request maps to (the resource, for
 /// a WSGIHandlerScript), the user Apache authenticated, and where mod_wsgi
 /// runs the application.
-fn mod_wsgi_extension<'py, 'v>(py: Python<'py>, info: &RequestInfo<'_>, var: impl Fn(&[u8]) -> &'v [u8]) -> PyResult<Bound<'py, PyDict>> {
+fn mod_wsgi_extension<'py>(py: Python<'py>, info: &RequestInfo<'_>) -> PyResult<Bound<'py, PyDict>> {
     let ours = PyDict::new(py);
-    ours.set_item("script_filename", String::from_utf8_lossy(var(b"SCRIPT_FILENAME")))?;
+    ours.set_item("script_filename", String::from_utf8_lossy(info.cgi_var(b"SCRIPT_FILENAME").unwrap_or_default()))?;
     for (name, key) in [(&b"REMOTE_USER"[..], "remote_user"), (b"AUTH_TYPE", "auth_type")] {
-        let value = var(name);
-        if !value.is_empty() {
+        if let Some(value) = info.cgi_var(name).filter(|value| !value.is_empty()) {
             ours.set_item(key, String::from_utf8_lossy(value))?;
         }
     }
