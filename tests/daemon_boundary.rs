@@ -312,6 +312,32 @@ fn silent_connections_hold_no_thread_and_are_closed_after_socket_timeout() {
 }
 
 #[test]
+fn client_gone_frames_without_a_head_do_not_keep_a_connection_open() {
+    // The word an Apache child sends when its client left (a ClientGone frame, kind 0x05,
+    // no payload) may reach a daemon between requests, where it is skipped; sent again and
+    // again with no head, it buys no time past socket-timeout.
+    let s = origin_server("threads=2 socket-timeout=2");
+    assert_eq!(s.get("/app/").status, 200);
+    let socket = only_socket(&s);
+    let opened = Instant::now();
+    let mut c = UnixStream::connect(&socket).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut closed = false;
+    while opened.elapsed() < Duration::from_secs(10) {
+        if c.write_all(&[0x05, 0, 0, 0, 0]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(closed, "still open after {:?}", opened.elapsed());
+    if !is_reference() {
+        assert!(opened.elapsed() >= Duration::from_millis(1900) && opened.elapsed() < Duration::from_secs(4), "closed after {:?}", opened.elapsed());
+    }
+    assert_eq!(s.get("/app/").status, 200, "the daemon still serves");
+}
+
+#[test]
 fn a_daemon_short_of_descriptors_loses_no_request() {
     // 4 x 64 Apache threads each keep a connection to the daemon; it may open 256 descriptors.
     let s = server()
