@@ -162,6 +162,83 @@ fn an_8_mib_upload_and_a_100_mib_streamed_download_in_bounded_memory() {
     eprintln!("8 MiB upload: {:?}", started.elapsed());
 }
 
+/// What /pieces answers for `sizes`: piece j is the app's PATTERN[j..j + size].
+fn pieces(sizes: &[usize]) -> Vec<u8> {
+    let pattern: Vec<u8> = (0..251u8).cycle().take(251 * 4200).collect();
+    sizes.iter().enumerate().flat_map(|(j, &size)| pattern[j..j + size].to_vec()).collect()
+}
+
+#[test]
+fn response_bodies_of_every_size_reach_the_client_byte_exact() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    // A small response goes out from the event loop's thread, a larger one from a relay
+    // thread; a large piece is written from the app's bytes object itself. With a tiny send
+    // buffer less goes out from the loop's thread, so that its writes never wait.
+    let s = server()
+        .app("asgi_plain.py")
+        .config(
+            "WSGIDaemonProcess roomy threads=5\n\
+             WSGIScriptAlias /roomy @DIR@/asgi_plain.py process-group=roomy application-group=%{GLOBAL}\n\
+             WSGIDaemonProcess tight threads=5 send-buffer-size=512\n\
+             WSGIScriptAlias /tight @DIR@/asgi_plain.py process-group=tight application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let cases: &[&[usize]] = &[
+        &[],
+        &[0],
+        &[1],
+        &[200],
+        &[16 * 1024 - 200],
+        &[16 * 1024],
+        &[16 * 1024 + 1],
+        &[64 * 1024 - 1],
+        &[64 * 1024],
+        &[(1 << 20) + 7],
+        &[1, 0, 2, 0, 3],
+        &[8000, 8000, 8000],
+        &[100, 64 * 1024, 100, 64 * 1024 + 3, 0, 5],
+        &[70_000, 1 << 20, 9],
+    ];
+    for mount in ["/roomy", "/tight"] {
+        std::thread::scope(|scope| {
+            for worker in 0..4 {
+                let s = &s;
+                scope.spawn(move || {
+                    for round in 0..5 {
+                        for (n, sizes) in cases.iter().enumerate() {
+                            let list: Vec<String> = sizes.iter().map(usize::to_string).collect();
+                            let length = if (n + round + worker) % 2 == 0 { "&length" } else { "" };
+                            let path = format!("{mount}/pieces?sizes={}{length}", list.join(","));
+                            let r = s.get(&path);
+                            assert_eq!(r.status, 200, "{path}: {}", s.error_log());
+                            let want = pieces(sizes);
+                            assert_eq!(r.body.len(), want.len(), "{path}");
+                            assert!(r.body == want, "{path}: other bytes");
+                        }
+                    }
+                });
+            }
+        });
+    }
+    // The bytes objects written in place are let go of: a hundred 1 MiB responses more leave
+    // the daemon's memory where it was.
+    let pid = kv(&s, "GET", "/roomy/scope", &[], b"")["pid"].clone();
+    let rss = || -> u64 {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon's /proc status");
+        status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).expect("VmRSS")
+    };
+    let before = rss();
+    for _ in 0..100 {
+        assert_eq!(s.get("/roomy/pieces?sizes=1048576").body.len(), 1 << 20);
+    }
+    let grown = rss().saturating_sub(before);
+    eprintln!("RSS {before} KiB, grew {grown} KiB");
+    assert!(grown < 16 * 1024, "the daemon's memory grew by {grown} KiB over 100 MiB of responses");
+    assert!(!s.error_log().contains("Exception"), "{}", s.error_log());
+}
+
 #[test]
 fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
     if no_asgi_in_the_reference() {

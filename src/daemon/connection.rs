@@ -75,7 +75,13 @@ pub struct DaemonIo {
     pub header_limit: usize,
     /// Names the request in a refusal's log line.
     pub describe: String,
+    /// send-buffer-size= (0: the system's default).
+    pub send_buffer: u32,
 }
+
+/// What a connection's socket takes at once by default (its send buffer
+/// is some hundreds of KiB), with room to spare.
+const SENDS_AT_ONCE: usize = 16 * 1024;
 
 /// Zeros to initialise read buffers with (a piece at a time).
 static ZEROS: [u8; PIECE] = [0; PIECE];
@@ -158,6 +164,15 @@ impl RequestIo for DaemonIo {
 
     fn untimed(&mut self) {
         super::monitor::untimed(&self.conn);
+    }
+
+    fn sends_at_once(&self) -> usize {
+        // Linux doubles a send buffer size set; half of it leaves the other
+        // half and more for the bookkeeping it counts too.
+        match self.send_buffer {
+            0 => SENDS_AT_ONCE,
+            size => (size as usize / 2).min(SENDS_AT_ONCE),
+        }
     }
 
     fn log(&self, level: Level, msg: &str) {

@@ -131,8 +131,8 @@ enum Accepted {
     Paused(Listening),
 }
 
-pub struct Reactor<'g> {
-    group: &'g Group,
+pub struct Reactor {
+    group: Arc<Group>,
     /// The connections (and the stop pipe): the queue of requests.
     epoll: Epoll,
     /// The group socket alone, waited on by the sweeper thread.
@@ -182,8 +182,8 @@ enum Head {
     Refused,
 }
 
-impl<'g> Reactor<'g> {
-    pub fn new(group: &'g Group, stopping: Arc<AtomicBool>, draining: Arc<AtomicBool>, descriptors: u64, stop: std::io::PipeReader) -> io::Result<Reactor<'g>> {
+impl Reactor {
+    pub fn new(group: Arc<Group>, stopping: Arc<AtomicBool>, draining: Arc<AtomicBool>, descriptors: u64, stop: std::io::PipeReader) -> io::Result<Reactor> {
         let listener = group.listener.as_ref().ok_or_else(|| io::Error::other("no group socket"))?;
         // Room is left for what the application opens itself.
         let max_connections = (descriptors.saturating_sub(descriptors / 4).saturating_sub(16) as usize).clamp(8, 16_384);
@@ -197,6 +197,7 @@ impl<'g> Reactor<'g> {
         // Readable while a request read ahead waits; reported again (at the
         // back) after each report while more wait.
         epoll.add(&turns, QUEUED, false)?;
+        let (share_load, threads) = (group.config.processes > 1, group.config.threads.max(1) as usize);
         Ok(Reactor {
             group,
             epoll,
@@ -215,8 +216,8 @@ impl<'g> Reactor<'g> {
             pending: Mutex::new(0),
             starved_logged: AtomicI64::new(0),
             full_logged: AtomicI64::new(0),
-            share_load: group.config.processes > 1,
-            threads: group.config.threads.max(1) as usize,
+            share_load,
+            threads,
             load: AtomicUsize::new(0),
             fresh: AtomicUsize::new(0),
         })

@@ -4,7 +4,9 @@
 //! end), one of a few relay threads does that I/O on the request's
 //! connection; when the request is over, it ends the exchange as the worker
 //! would have. So `threads=` bounds the requests being worked on, not the
-//! streams held open.
+//! streams held open. What needs neither a wait nor the GIL (a small
+//! response, the end of the exchange) the task's own thread does first,
+//! sparing a relay thread's wake-up (`pump_here`).
 //!
 //! A task that awaits http.disconnect has the Apache child asked to say
 //! when its client goes (see `AsgiRequest::watching`); a watcher thread
@@ -46,6 +48,7 @@ struct Detached {
 }
 
 pub struct Relays {
+    finish: Box<Finish>,
     wakes: Sender<Arc<Detached>>,
     woken: Receiver<Arc<Detached>>,
     live: Mutex<Vec<Arc<Detached>>>,
@@ -56,47 +59,55 @@ pub struct Relays {
     next_watch: AtomicU64,
 }
 
-/// Ends an exchange whose request is over (its outcome), on a relay thread.
-pub type Finish<'a> = dyn Fn(Conn, u64, Outcome) + Sync + 'a;
+/// Ends an exchange whose request is over (its outcome).
+pub type Finish = dyn Fn(Conn, u64, Outcome) + Send + Sync;
 
 impl Relays {
-    pub fn new() -> Relays {
+    pub fn new(finish: Box<Finish>) -> Relays {
         let (wakes, woken) = crossbeam_channel::unbounded();
-        Relays { wakes, woken, live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
+        Relays { finish, wakes, woken, live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
     }
 
     /// Takes over a request its worker started.
-    pub fn adopt(&self, held: Held) {
+    pub fn adopt(self: &Arc<Self>, held: Held) {
         let deadline = held.request.deadline();
         let detached = Arc::new(Detached { held: Mutex::new(None), deadline, watch: AtomicU64::new(0), heard: AtomicBool::new(false) });
         self.live.lock().push(detached.clone());
-        let weak = Arc::downgrade(&detached);
+        let (weak, relays) = (Arc::downgrade(&detached), Arc::downgrade(self));
         let wakes = self.wakes.clone();
         let mut slot = detached.held.lock();
         let held = slot.insert(held);
-        held.request.on_message(move || {
-            if let Some(detached) = weak.upgrade() {
-                let _ = wakes.send(detached);
+        let wake = {
+            let weak = weak.clone();
+            move || {
+                if let Some(detached) = weak.upgrade() {
+                    let _ = wakes.send(detached);
+                }
             }
-        });
+        };
+        let here = move || match (relays.upgrade(), weak.upgrade()) {
+            (Some(relays), Some(detached)) => relays.pump_here(&detached),
+            _ => false,
+        };
+        held.request.on_message(wake, here);
     }
 
     /// A relay thread's life: until `done` (no worker left) and no request
     /// left. Requests still running `linger` after the workers are done have
     /// their task cancelled: the process is stopping.
-    pub fn run(&self, done: &AtomicBool, linger: Duration, finish: &Finish<'_>) {
+    pub fn run(&self, done: &AtomicBool, linger: Duration) {
         let mut done_at = None;
         loop {
             match self.woken.recv_timeout(TICK) {
-                Ok(detached) => self.pump(&detached, finish),
+                Ok(detached) => self.pump(&detached),
                 Err(_) => {
-                    self.expire_due(finish);
+                    self.expire_due();
                     if done.load(Ordering::Acquire) {
                         if self.live.lock().is_empty() {
                             return;
                         }
                         if done_at.get_or_insert_with(Instant::now).elapsed() > linger {
-                            self.stop_all(finish);
+                            self.stop_all();
                         }
                     }
                 }
@@ -124,24 +135,24 @@ impl Relays {
         }
     }
 
-    fn stop_all(&self, finish: &Finish<'_>) {
-        self.end_where(|_| true, AsgiRequest::stop, finish);
+    fn stop_all(&self) {
+        self.end_where(|_| true, AsgiRequest::stop);
     }
 
     /// Ends the running requests `which` picks, each as `how` cuts it short.
-    fn end_where(&self, which: impl Fn(&Detached) -> bool, how: impl Fn(&mut AsgiRequest) -> Outcome, finish: &Finish<'_>) {
+    fn end_where(&self, which: impl Fn(&Detached) -> bool, how: impl Fn(&mut AsgiRequest) -> Outcome) {
         let picked: Vec<_> = self.live.lock().iter().filter(|d| which(d)).cloned().collect();
         for detached in picked {
             let held = detached.held.lock().take();
             if let Some(mut held) = held {
                 let outcome = how(&mut held.request);
-                self.end(&detached, held, outcome, finish);
+                self.end(&detached, held, outcome);
             }
         }
     }
 
     /// Relays what the request's task has sent; ends the exchange once it is over.
-    fn pump(&self, detached: &Arc<Detached>, finish: &Finish<'_>) {
+    fn pump(&self, detached: &Arc<Detached>) {
         let mut slot = detached.held.lock();
         let Some(held) = slot.as_mut() else { return };
         if detached.heard.swap(false, Ordering::AcqRel) {
@@ -154,14 +165,37 @@ impl Relays {
         if let Some(outcome) = outcome {
             let held = slot.take().expect("checked");
             drop(slot);
-            self.end(detached, held, outcome, finish);
+            self.end(detached, held, outcome);
+        }
+    }
+
+    /// Relays what the request's task has sent on the task's own thread
+    /// (the event loop's, with the GIL released), as far as that needs
+    /// neither a wait nor the GIL: a small response goes out, and its
+    /// exchange ends, without waking a relay thread. False when a relay
+    /// thread is to do the rest (or is at it).
+    fn pump_here(&self, detached: &Arc<Detached>) -> bool {
+        let Some(mut slot) = detached.held.try_lock() else { return false };
+        let Some(held) = slot.as_mut() else { return true };
+        if detached.heard.load(Ordering::Acquire) {
+            return false;
+        }
+        match held.request.pump_here() {
+            Ok(None) => true,
+            Ok(Some(outcome)) => {
+                let held = slot.take().expect("checked");
+                drop(slot);
+                self.end(detached, held, outcome);
+                true
+            }
+            Err(_) => false,
         }
     }
 
     /// request-timeout=: the requests past their deadline end with their task cancelled.
-    fn expire_due(&self, finish: &Finish<'_>) {
+    fn expire_due(&self) {
         let now = Instant::now();
-        self.end_where(|d| d.deadline.is_some_and(|t| t <= now), AsgiRequest::expire, finish);
+        self.end_where(|d| d.deadline.is_some_and(|t| t <= now), AsgiRequest::expire);
     }
 
     /// Watches the request's connection for the Apache child's word that
@@ -202,7 +236,7 @@ impl Relays {
         }
     }
 
-    fn end(&self, detached: &Arc<Detached>, held: Held, outcome: Outcome, finish: &Finish<'_>) {
+    fn end(&self, detached: &Arc<Detached>, held: Held, outcome: Outcome) {
         self.live.lock().retain(|d| !Arc::ptr_eq(d, detached));
         // Before the connection goes back to wait for its next request.
         let watch = detached.watch.swap(0, Ordering::AcqRel);
@@ -216,6 +250,6 @@ impl Relays {
         request.finish();
         // Before the connection can carry another request.
         drop(busy);
-        finish(conn, token, outcome);
+        (self.finish)(conn, token, outcome);
     }
 }

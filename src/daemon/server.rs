@@ -87,7 +87,7 @@ pub fn serve(group: &Arc<Group>) -> i32 {
     let Ok((stop_rx, stop_tx)) = std::io::pipe() else { return 1 };
     let draining = Arc::new(AtomicBool::new(false));
     let _ = SWITCH.set(StopSwitch { stopping: stopping.clone(), draining: draining.clone(), pipe: Mutex::new(stop_tx) });
-    let reactor = match Reactor::new(group, stopping.clone(), draining, descriptors, stop_rx) {
+    let reactor = match Reactor::new(group.clone(), stopping.clone(), draining, descriptors, stop_rx) {
         Ok(reactor) => reactor,
         Err(e) => {
             log::server(Level::Error, &format!("mod_wsgi (pid={}): Couldn't start daemon process '{}': {e}", std::process::id(), group.config.name));
@@ -141,39 +141,38 @@ pub fn serve(group: &Arc<Group>) -> i32 {
             group.config.name.clone(),
         );
     }
-    let served = AtomicU32::new(0);
+    let exchanges = Arc::new(Exchanges { group: group.clone(), reactor, served: AtomicU32::new(0), stopping: stopping.clone() });
     // stack-size=, else what threads get by default (the stack rlimit, as for
     // Apache's own threads), not Rust's smaller default: deep recursion in an
     // application must not fail here when it works in embedded mode.
     let stack = group.config.stack_size.map(|n| n as usize).or_else(os::stack_limit).unwrap_or(8 << 20);
     let workers_done = AtomicBool::new(false);
-    let relays = Relays::new();
+    let relays = {
+        let exchanges = exchanges.clone();
+        Arc::new(Relays::new(Box::new(move |conn: Conn, token: u64, outcome: Outcome| exchanges.finish(conn, token, outcome))))
+    };
     // ASGI requests still running once the workers are done (streams) end
     // within half of shutdown-timeout, leaving the rest to lifespan shutdown.
     let linger = group.config.shutdown_timeout / 2;
-    let finish = |conn: Conn, token: u64, outcome: Outcome| {
-        let reusable = end_exchange(&conn, outcome, &stopping);
-        after_exchange(group, &reactor, &served, conn, token, reusable);
-    };
     let relays_started = Once::new();
     std::thread::scope(|scope| {
-        scope.spawn(|| reactor.accept_and_sweep(&workers_done));
-        let (relays, relays_started, workers_done, finish) = (&relays, &relays_started, &workers_done, &finish);
+        scope.spawn(|| exchanges.reactor.accept_and_sweep(&workers_done));
+        let (relays, relays_started, workers_done) = (&relays, &relays_started, &workers_done);
         // The relay threads start with the first ASGI request: a daemon
         // serving only WSGI has none.
         let adopt = move |held: Held| {
             relays_started.call_once(|| {
                 spawn(scope, stack, "client watcher", group, move || relays.watch_clients(workers_done));
                 for _ in 0..group.config.threads.max(1) {
-                    spawn(scope, stack, "relay", group, move || relays.run(workers_done, linger, finish));
+                    spawn(scope, stack, "relay", group, move || relays.run(workers_done, linger));
                 }
             });
             relays.adopt(held);
         };
         let workers: Vec<_> = (0..group.config.threads.max(1))
             .filter_map(|_| {
-                let (reactor, stopping, served) = (&reactor, &stopping, &served);
-                spawn(scope, stack, "worker", group, move || worker(group, reactor, &adopt, stopping, served))
+                let exchanges = &exchanges;
+                spawn(scope, stack, "worker", group, move || worker(exchanges, &adopt))
             })
             .collect();
         succession::ready();
@@ -202,29 +201,48 @@ fn spawn<'scope, T: Send + 'scope>(
         .ok()
 }
 
-fn worker(group: &Group, reactor: &Reactor<'_>, adopt: &(dyn Fn(Held) + Sync), stopping: &AtomicBool, served: &AtomicU32) {
+fn worker(exchanges: &Exchanges, adopt: &(dyn Fn(Held) + Sync)) {
+    let Exchanges { group, reactor, served, stopping } = exchanges;
     // A stopping process serves the requests it has read; what it has not
     // read waits for its successor.
     while let Some(Ready { conn, token, head }) = reactor.next_request() {
         match serve_exchange(group, &conn, head, stopping, served) {
-            Exchange::Ended(reusable) => after_exchange(group, reactor, served, conn, token, reusable),
+            Exchange::Ended(reusable) => exchanges.after(conn, token, reusable),
             Exchange::Detached(request, busy) => adopt(Held { request, conn, token, busy }),
         }
     }
 }
 
-/// After an exchange: the reactor counts it done and takes the connection
-/// back if it can carry another.
-fn after_exchange(group: &Group, reactor: &Reactor<'_>, served: &AtomicU32, conn: Conn, token: u64, reusable: bool) {
-    reactor.done();
-    let max = group.config.maximum_requests;
-    if max > 0 && served.load(Ordering::Acquire) >= max {
-        // maximum-requests: finish what is running, then exit; the
-        // successor is forked at once.
-        give_way();
+/// The process's exchanges: what ends one, from whichever thread ends it
+/// (a worker, a relay, an ASGI event loop's).
+struct Exchanges {
+    group: Arc<Group>,
+    reactor: Reactor,
+    /// Requests taken, for maximum-requests.
+    served: AtomicU32,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Exchanges {
+    /// Ends the response as `outcome` says, then as `after`.
+    fn finish(&self, conn: Conn, token: u64, outcome: Outcome) {
+        let reusable = end_exchange(&conn, outcome, &self.stopping);
+        self.after(conn, token, reusable);
     }
-    if reusable {
-        reactor.park(token, conn);
+
+    /// After an exchange: the reactor counts it done and takes the
+    /// connection back if it can carry another.
+    fn after(&self, conn: Conn, token: u64, reusable: bool) {
+        self.reactor.done();
+        let max = self.group.config.maximum_requests;
+        if max > 0 && self.served.load(Ordering::Acquire) >= max {
+            // maximum-requests: finish what is running, then exit; the
+            // successor is forked at once.
+            give_way();
+        }
+        if reusable {
+            self.reactor.park(token, conn);
+        }
     }
 }
 
@@ -237,7 +255,7 @@ enum Exchange {
 }
 
 /// Runs one exchange on `conn`.
-fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> Exchange {
+fn serve_exchange(group: &Arc<Group>, conn: &Conn, head: RequestHead, stopping: &AtomicBool, served: &AtomicU32) -> Exchange {
     let daemon_start = now_micros();
     conn.lock().reset();
     // A request read before this process started carries what the script
@@ -287,10 +305,10 @@ fn serve_exchange(group: &Group, conn: &Conn, head: RequestHead, stopping: &Atom
             log_prefix: log_prefix(&head),
             header_limit: group.config.header_buffer_size as usize,
             describe: format!("'{}': {}", group.config.name, head.script_filename),
+            send_buffer: group.config.send_buffer_size,
         };
-        let mut info = request_info(group, &head, daemon_start);
-        info.script_reloading = reloading;
-        match python::run_detachable(&info, Box::new(io)) {
+        let request = Box::new(Arrived { head, group: group.clone(), daemon_start, reloading });
+        match python::run_detachable(request, Box::new(io)) {
             Ran::Done(outcome) => outcome,
             Ran::Asgi(request) => return Exchange::Detached(request, busy),
         }
@@ -342,6 +360,28 @@ fn script_changed(group: &Group, head: &RequestHead, stopping: &AtomicBool) {
 fn log_prefix(head: &RequestHead) -> String {
     let var = |name: &[u8]| head.environ.get(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
     format!("[remote {}:{}] ", var(b"REMOTE_ADDR"), var(b"REMOTE_PORT"))
+}
+
+/// A request as it reached this process.
+struct Arrived {
+    head: RequestHead,
+    group: Arc<Group>,
+    /// When this process took it (µs).
+    daemon_start: i64,
+    /// Whether its script is to be reloaded when changed.
+    reloading: bool,
+}
+
+impl python::OwnedRequest for Arrived {
+    fn info(&self) -> RequestInfo<'_> {
+        let mut info = request_info(&self.group, &self.head, self.daemon_start);
+        info.script_reloading = self.reloading;
+        info
+    }
+
+    fn script_filename(&self) -> &str {
+        &self.head.script_filename
+    }
 }
 
 fn request_info<'a>(group: &'a Group, head: &'a RequestHead, daemon_start: i64) -> RequestInfo<'a> {

@@ -25,7 +25,7 @@ pub use response::parse_content_length;
 pub use script::{any_loaded as any_script_loaded, is_stale as script_is_stale, mtime as script_mtime};
 pub use asgi::{startup_failed as asgi_startup_failed, stop_all as stop_asgi_loops};
 pub use asgi::AsgiRequest;
-pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, Ran, RequestInfo, preload, run, run_detachable};
+pub use wsgi::{DaemonArrival, MOD_WSGI_VERSION_STRING, Outcome, OwnedRequest, Ran, RequestInfo, preload, run, run_detachable};
 
 /// Error-log severity, as httpd names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,11 @@ pub trait RequestIo: Send {
     /// The request times itself (an ASGI request cancels its own task at
     /// request-timeout): the process's watch on request-timeout skips it.
     fn untimed(&mut self) {}
+    /// How many response bytes can go out on an idle connection without a
+    /// write waiting for the peer to read (0: none surely can).
+    fn sends_at_once(&self) -> usize {
+        0
+    }
     /// Asks to hear when the client goes before the response is done (the
     /// daemon's Apache child then says so on the connection); false where
     /// nobody can tell.

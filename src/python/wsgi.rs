@@ -68,6 +68,14 @@ impl RequestInfo<'_> {
     }
 }
 
+/// A request that owns what its [`RequestInfo`] borrows, so that it can be
+/// handed to another thread (an ASGI application's event loop).
+pub trait OwnedRequest: Send {
+    fn info(&self) -> RequestInfo<'_>;
+    /// `info().script_filename`, without the rest.
+    fn script_filename(&self) -> &str;
+}
+
 /// When an Apache child sent a request to this daemon and when the daemon
 /// took it (µs), with the connection attempts and resends it needed.
 #[derive(Clone, Copy, Default)]
@@ -130,7 +138,8 @@ pub enum Ran {
 
 /// Runs one request through the application named by `info`.
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
-    match run_detachable(info, io) {
+    let context = RequestContext::new(io, info.script_filename.to_owned());
+    match run_here(info, context) {
         Ran::Done(outcome) => outcome,
         Ran::Asgi(mut request) => {
             let outcome = request.run_to_end();
@@ -142,8 +151,15 @@ pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
 
 /// Runs one request; an ASGI one is returned running, for the caller to
 /// relay (so that the thread need not wait for it).
-pub fn run_detachable(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Ran {
-    let context = RequestContext::new(io, info.script_filename.to_owned());
+pub fn run_detachable(request: Box<dyn OwnedRequest>, io: Box<dyn RequestIo>) -> Ran {
+    let context = RequestContext::new(io, request.script_filename().to_owned());
+    match asgi::dispatch(request, &context) {
+        Ok(started) => Ran::Asgi(started),
+        Err(request) => run_here(&request.info(), context),
+    }
+}
+
+fn run_here(info: &RequestInfo<'_>, context: Arc<RequestContext>) -> Ran {
     let _current = Current::enter(&context);
     let called = application_groups::with_group(info.application_group, |py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));

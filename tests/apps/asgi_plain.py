@@ -5,6 +5,8 @@ import hashlib
 import os
 
 LOG = os.path.join(os.path.dirname(__file__), "var", "lifespan.log")
+# Piece j of /pieces is PATTERN[j:j + size].
+PATTERN = bytes(range(251)) * 4200
 
 
 def note(what):
@@ -116,6 +118,19 @@ async def application(scope, receive, send):
         return
     elif path == "/bad-header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"bad name", b"x")]})
+    elif path == "/pieces":
+        # ?sizes=a,b,c[&length]: pieces of those sizes, each sent as the
+        # response sets them out, with a Content-Length when asked.
+        query = text(scope["query_string"]).split("&")
+        sizes = [int(n) for n in query[0].split("=")[1].split(",") if n]
+        headers = [(b"content-type", b"application/octet-stream")]
+        if "length" in query:
+            headers.append((b"content-length", b"%d" % sum(sizes)))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for j, size in enumerate(sizes):
+            await send({"type": "http.response.body", "body": PATTERN[j:j + size], "more_body": j + 1 < len(sizes)})
+        if not sizes:
+            await send({"type": "http.response.body", "body": b""})
     elif path == "/active":
         # The requests the mod_wsgi module counts as running (this one, once the others ended).
         import mod_wsgi

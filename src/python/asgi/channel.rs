@@ -16,6 +16,8 @@ use pyo3::types::{PyBytes, PyDict};
 use super::super::events::AsgiTracked;
 use super::super::response::check_header;
 use super::super::wsgi::ClientGone;
+use super::bell::Bell;
+use super::piece::Piece;
 
 /// Response bytes a request may have on their way to the client before
 /// send() waits for them.
@@ -35,7 +37,7 @@ pub(super) enum Message {
     Receive(u64),
     Start { status: u16, headers: Vec<(String, String)> },
     /// A body piece; with the key of the future send() awaits, if it waits.
-    Body { data: Vec<u8>, more: bool, future: Option<u64> },
+    Body { data: Piece, more: bool, future: Option<u64> },
     /// The http.response.pathsend extension: the file is the whole body.
     PathSend { path: std::path::PathBuf, future: u64 },
     /// The task ended, with how it failed if it did.
@@ -49,8 +51,25 @@ pub(super) struct Failure {
     pub client_gone: bool,
 }
 
-/// Called when the task has sent something to relay.
-pub(super) type Waker = Box<dyn Fn() + Send + Sync>;
+/// Who relays what the task sends (see `AsgiRequest::on_message`).
+pub(super) struct Waker {
+    /// Wakes a relay thread.
+    pub relay: Box<dyn Fn() + Send + Sync>,
+    /// Relays on this thread what needs neither a wait nor the GIL; false
+    /// when a relay thread is to do it.
+    pub here: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl Waker {
+    /// Has what was sent relayed: on this thread, with the GIL released,
+    /// when `here` (the message is a small body piece or the task's end),
+    /// else by a relay thread.
+    pub fn wake(&self, py: Python<'_>, here: bool) {
+        if !(here && py.detach(|| (self.here)())) {
+            (self.relay)();
+        }
+    }
+}
 
 /// What the relay threads tell the loop's side.
 #[derive(Default)]
@@ -59,6 +78,23 @@ pub(super) struct Shared {
     pub gone: AtomicBool,
     /// Body bytes sent and not yet written.
     pub in_flight: AtomicUsize,
+    /// With event subscribers: the request in the mod_wsgi module, for
+    /// request_finished as the exchange ends.
+    pub events: parking_lot::Mutex<Option<Arc<AsgiTracked>>>,
+}
+
+impl Shared {
+    /// Hands over the request's events for the end of the exchange; false
+    /// if the exchange has already ended (`gone` is set before `events` is
+    /// looked at there).
+    pub fn hand_events(&self, events: &Arc<AsgiTracked>) -> bool {
+        let mut slot = self.events.lock();
+        if self.gone.load(Ordering::Acquire) {
+            return false;
+        }
+        *slot = Some(events.clone());
+        true
+    }
 }
 
 #[pyclass(frozen, module = "mod_wsgi")]
@@ -71,19 +107,24 @@ pub(super) struct Channel {
     complete: AtomicBool,
     /// The request in the mod_wsgi module (its events, active_requests).
     events: Arc<AsgiTracked>,
+    /// The loop's, for the body pieces sent in place.
+    bell: Arc<Bell>,
 }
 
 impl Channel {
-    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>, events: Arc<AsgiTracked>) -> Channel {
-        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false), events }
+    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>, events: Arc<AsgiTracked>, bell: Arc<Bell>) -> Channel {
+        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false), events, bell }
     }
 
-    fn pass(&self, message: Message) -> PyResult<()> {
+    fn pass(&self, py: Python<'_>, message: Message) -> PyResult<()> {
         // The head waits for the first body piece anyway: no need to wake anyone for it.
         let urgent = !matches!(message, Message::Start { .. });
+        // What may go out from this thread without waiting (`pump_here`
+        // decides): the task's end, a body piece.
+        let here = matches!(message, Message::Body { future: None, .. } | Message::Done(_));
         self.relay.send(message).map_err(|_| gone())?;
-        if urgent && let Some(wake) = self.wake.get() {
-            wake();
+        if urgent && let Some(waker) = self.wake.get() {
+            waker.wake(py, here);
         }
         Ok(())
     }
@@ -101,9 +142,9 @@ fn unexpected(kind: &str, when: &str) -> PyErr {
 #[pymethods]
 impl Channel {
     /// Asks for the next event; returns the key its future is kept under.
-    fn receive(&self) -> PyResult<u64> {
+    fn receive(&self, py: Python<'_>) -> PyResult<u64> {
         let key = next_key();
-        self.pass(Message::Receive(key))?;
+        self.pass(py, Message::Receive(key))?;
         Ok(key)
     }
 
@@ -129,15 +170,15 @@ impl Channel {
                     None => Vec::new(),
                 };
                 self.events.response_started(message.py(), status, &headers);
-                self.pass(Message::Start { status, headers })?;
+                self.pass(message.py(), Message::Start { status, headers })?;
                 self.started.store(true, Ordering::Relaxed);
                 Ok(None)
             }
             "http.response.body" | "http.response.pathsend" if !started => Err(unexpected(&kind, "before 'http.response.start'")),
             "http.response.body" => {
                 let data = match message.get_item("body")? {
-                    Some(body) => body.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("http.response.body 'body' must be bytes"))?.as_bytes().to_vec(),
-                    None => Vec::new(),
+                    Some(body) => Piece::new(body.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("http.response.body 'body' must be bytes"))?, &self.bell),
+                    None => Piece::default(),
                 };
                 let more = match message.get_item("more_body")? {
                     Some(more) => more.is_truthy()?,
@@ -145,7 +186,7 @@ impl Channel {
                 };
                 let on_its_way = self.shared.in_flight.fetch_add(data.len(), Ordering::AcqRel) + data.len();
                 let future = (on_its_way > HIGH_WATER).then(next_key);
-                self.pass(Message::Body { data, more, future })?;
+                self.pass(message.py(), Message::Body { data, more, future })?;
                 self.complete.store(!more, Ordering::Relaxed);
                 Ok(future)
             }
@@ -155,7 +196,7 @@ impl Channel {
                     return Err(PyValueError::new_err(format!("http.response.pathsend 'path' must be absolute, not {}", path.display())));
                 }
                 let future = next_key();
-                self.pass(Message::PathSend { path, future })?;
+                self.pass(message.py(), Message::PathSend { path, future })?;
                 self.complete.store(true, Ordering::Relaxed);
                 Ok(Some(future))
             }
@@ -172,12 +213,12 @@ impl Channel {
             Failure { client_gone: err.is_instance_of::<ClientGone>(py), traceback: traceback(py, &err) }
         });
         self.events.task_ended(py);
-        let _ = self.pass(Message::Done(failure));
+        let _ = self.pass(py, Message::Done(failure));
     }
 }
 
 /// An exception's traceback, a line at a time.
-fn traceback(py: Python<'_>, err: &PyErr) -> Vec<String> {
+pub(super) fn traceback(py: Python<'_>, err: &PyErr) -> Vec<String> {
     let formatted = py
         .import("traceback")
         .and_then(|tb| tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py))))

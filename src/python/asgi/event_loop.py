@@ -4,7 +4,10 @@
 # daemon's relay threads (see request.rs): `channel` hands them each
 # receive() and send(), and for those that must wait gives a key, under which
 # the task's future is kept here until `resolve(key, value)` completes it.
-# `_log(level, text)` is set by the module (0 error, 1 warning, 2 info).
+# `_log(level, text)` is set by the module (0 error, 1 warning, 2 info), and
+# `_inbox`, the queue of requests whose tasks the loop starts itself (a
+# request for an application already running here comes that way; see
+# inbox.rs).
 
 import asyncio
 import contextvars
@@ -35,6 +38,14 @@ def _serve_forever(loop):
 
 
 loop = _new_loop()
+
+
+def _arrived():
+    for app, scope, channel, request, data in _inbox.take():
+        _start(app, scope, channel, request, data)
+
+
+loop.add_reader(_inbox.fileno(), _arrived)
 _thread = threading.Thread(target=_serve_forever, args=(loop,), name="mod_wsgi-asgi", daemon=True)
 _thread.start()
 _lifespans = {}

@@ -3,12 +3,19 @@
 //!
 //! Each application group has one asyncio loop on a thread of its own
 //! (`event_loop.py`, started with the group's first ASGI application). A
-//! request's task runs there; what its receive() and send() ask for goes to
-//! whoever holds its [`AsgiRequest`] (the daemon's relay threads), which does
-//! the socket I/O with the GIL released and completes the futures the task
-//! awaits. The worker that started the request need not wait for it.
+//! request's task runs there. The first request for an application takes
+//! the GIL on its worker (to load the script, run lifespan startup and see
+//! that the callable is ASGI); later ones are queued to the loop without
+//! it (`inbox`). What a task's receive() and send() ask for goes to
+//! whoever holds its [`AsgiRequest`]: the loop's own thread, with the GIL
+//! released, writes a small response and ends its exchange; the daemon's
+//! relay threads do the rest of the socket I/O and complete the futures the
+//! task awaits. The worker that started the request need not wait for it.
 
+mod bell;
 mod channel;
+mod inbox;
+mod piece;
 mod request;
 mod scope;
 
@@ -27,18 +34,26 @@ use pyo3::types::{PyDict, PyModule};
 
 use super::context::RequestContext;
 use super::events::AsgiTracked;
-use super::wsgi::{self, Outcome, RequestInfo, log_exception};
+use super::wsgi::{self, Outcome, OwnedRequest, RequestInfo, log_exception};
 use super::{Level, application_groups};
 use crate::config::Interface;
 use channel::{Channel, Shared, next_key};
+use inbox::Inbox;
 
 /// Name of the helper module in each interpreter's sys.modules.
 const HELPER: &str = "_mod_wsgi_asgi";
 
-/// The helper module of each application group whose interpreter runs an
-/// event loop; kept for the life of the process (so dropping a reference to
-/// it never needs the GIL).
-static HELPERS: Mutex<Option<HashMap<String, Arc<Py<PyModule>>>>> = Mutex::new(None);
+/// An application group's event loop: the helper module that runs it, and
+/// its queue of requests to start.
+struct EventLoop {
+    helper: Arc<Py<PyModule>>,
+    inbox: Py<Inbox>,
+}
+
+/// The event loop of each application group whose interpreter runs one;
+/// kept for the life of the process (so dropping a reference to one never
+/// needs the GIL).
+static HELPERS: Mutex<Option<HashMap<String, Arc<EventLoop>>>> = Mutex::new(None);
 
 /// How long the first request waits for its application's lifespan startup.
 const STARTUP_WAIT: f64 = 60.0;
@@ -156,24 +171,26 @@ fn is_method(obj: &Bound<'_, PyAny>) -> bool {
 
 /// The helper module of this interpreter (application group `group`),
 /// made, and its loop started, on first use.
-fn helper(py: Python<'_>, group: &str) -> PyResult<Arc<Py<PyModule>>> {
-    if let Some(helper) = HELPERS.lock().as_ref().and_then(|h| h.get(group)) {
-        return Ok(helper.clone());
+fn helper(py: Python<'_>, group: &str) -> PyResult<Arc<EventLoop>> {
+    if let Some(event_loop) = HELPERS.lock().as_ref().and_then(|h| h.get(group)) {
+        return Ok(event_loop.clone());
     }
     let modules = super::sys_modules(py);
     let code = CString::new(include_str!("event_loop.py")).expect("no NUL in event_loop.py");
     // The loop thread starts as the module runs; `_log` is there first.
     let module = PyModule::new(py, HELPER)?;
     module.add_function(wrap_pyfunction!(_log, &module)?)?;
+    let inbox = Bound::new(py, Inbox::new()?)?;
+    module.setattr("_inbox", &inbox)?;
     let builtins = py.import("builtins")?;
     module.setattr("__builtins__", &builtins)?;
     let compiled = builtins.call_method1("compile", (code.to_str().expect("UTF-8"), "mod_wsgi/event_loop.py", "exec"))?;
     builtins.call_method1("exec", (compiled, module.dict()))?;
     modules.set_item(HELPER, &module)?;
     // The GIL is held: no other thread of this interpreter made one meanwhile.
-    let helper = Arc::new(module.unbind());
-    HELPERS.lock().get_or_insert_with(HashMap::new).insert(group.to_owned(), helper.clone());
-    Ok(helper)
+    let event_loop = Arc::new(EventLoop { helper: Arc::new(module.unbind()), inbox: inbox.unbind() });
+    HELPERS.lock().get_or_insert_with(HashMap::new).insert(group.to_owned(), event_loop.clone());
+    Ok(event_loop)
 }
 
 #[pyfunction]
@@ -190,9 +207,9 @@ fn _log(level: u8, text: &str) {
 /// `timeout` for each application group.
 pub fn stop_all(timeout: Duration) {
     let helpers: Vec<_> = HELPERS.lock().as_ref().map(|h| h.iter().map(|(g, m)| (g.clone(), m.clone())).collect()).unwrap_or_default();
-    for (group, helper) in helpers {
+    for (group, event_loop) in helpers {
         application_groups::with_group(&group, |py| {
-            let stopped = helper.bind(py).call_method1("stop", (timeout.as_secs_f64(),));
+            let stopped = event_loop.helper.bind(py).call_method1("stop", (timeout.as_secs_f64(),));
             if let Err(err) = stopped {
                 super::server_log(Level::Error, &format!("mod_wsgi (pid={}): Couldn't stop the ASGI event loop of '{group}': {err}", std::process::id()));
             }
@@ -205,7 +222,7 @@ pub fn stop_all(timeout: Duration) {
 /// each request meanwhile is refused with a line saying why.
 pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, group: &str, interface: Interface) {
     let pid = std::process::id();
-    let started = wanted(interface, app).and_then(|asgi| if asgi { helper(py, group)?.bind(py).call_method1("app_state", (app, script, STARTUP_WAIT)).map(drop) } else { Ok(()) });
+    let started = wanted(interface, app).and_then(|asgi| if asgi { helper(py, group)?.helper.bind(py).call_method1("app_state", (app, script, STARTUP_WAIT)).map(drop) } else { Ok(()) });
     let Err(err) = started else { return };
     match not_started(py, &err) {
         Some(NotStarted::Failed { message, first }) => {
@@ -232,10 +249,11 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
         );
         return Err(Outcome::Failed);
     }
-    let helper = helper(py, info.application_group).map_err(|err| {
+    let event_loop = helper(py, info.application_group).map_err(|err| {
         log_exception(py, context, err);
         Outcome::Failed
     })?;
+    let helper = &event_loop.helper;
     let state = match helper.bind(py).call_method1("app_state", (app, info.script_filename, STARTUP_WAIT)) {
         Ok(state) => state,
         Err(err) => {
@@ -254,6 +272,8 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
             return Err(Outcome::Failed);
         }
     };
+    // Its next requests go straight to the loop.
+    event_loop.inbox.get().learn(py, info, app, &state);
     let wake = Arc::new(OnceLock::new());
     let shared = Arc::new(Shared::default());
     let (sender, relay) = crossbeam_channel::unbounded();
@@ -265,7 +285,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
     let (thread_id, _, _) = wsgi::count_request();
     let (events, app) = AsgiTracked::begin(py, context, info, thread_id, &scope, app.clone());
     let started = (|| -> PyResult<()> {
-        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone()))?;
+        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone(), event_loop.inbox.get().bell.clone()))?;
         helper.bind(py).call_method1("submit", (app, scope, channel, key, events.request_data(py)))?;
         Ok(())
     })();
@@ -280,8 +300,29 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
     }
     let body_length = info.cgi_var(b"CONTENT_LENGTH").and_then(|value| std::str::from_utf8(value).ok()?.parse().ok());
     // With subscribers, request_finished comes at the end of the exchange.
-    let events = events.has_subscribers().then_some(events);
-    Ok(Box::new(AsgiRequest::new(relay, key, helper, shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length, events)))
+    if events.has_subscribers() {
+        shared.hand_events(&events);
+    }
+    Ok(Box::new(AsgiRequest::new(relay, key, helper.clone(), shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length)))
+}
+
+/// Starts the request on its application's event loop when that
+/// application is known to be running there (see `inbox`), without the
+/// GIL; else gives the request back, to go the long way.
+pub fn dispatch(request: Box<dyn OwnedRequest>, context: &Arc<RequestContext>) -> Result<Box<AsgiRequest>, Box<dyn OwnedRequest>> {
+    let found = {
+        let helpers = HELPERS.lock();
+        let Some(helpers) = helpers.as_ref() else { return Err(request) };
+        let info = request.info();
+        Some(helpers)
+            .filter(|_| info.daemon.is_some())
+            .and_then(|h| h.get(info.application_group))
+            .and_then(|event_loop| Some((event_loop.clone(), event_loop.inbox.get().route(&info)?)))
+    };
+    match found {
+        Some((event_loop, route)) => Ok(event_loop.inbox.get().deliver(route, request, context, event_loop.helper.clone())),
+        None => Err(request),
+    }
 }
 
 /// mod_wsgi.request_data() in an ASGI request's task (on the loop's thread).

@@ -13,7 +13,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 
 use super::super::context::RequestContext;
-use super::super::events::AsgiTracked;
 use super::super::wsgi::Outcome;
 use super::super::{Level, RequestIo, application_groups};
 use super::channel::{Failure, Message, Shared, Waker, gone};
@@ -62,8 +61,11 @@ pub struct AsgiRequest {
     /// (more_body false), with no empty event after it.
     body_length: Option<u64>,
     progress: Progress,
-    /// With event subscribers: request_finished is published as the exchange ends.
-    events: Option<Arc<AsgiTracked>>,
+    /// A message `pump_here` took and left for a relay thread.
+    deferred: Option<Message>,
+    /// Response body bytes that go out without a wait (`pump_here` sends
+    /// no more).
+    sends_at_once: u64,
 }
 
 impl AsgiRequest {
@@ -78,20 +80,22 @@ impl AsgiRequest {
         group: String,
         timeout: Duration,
         body_length: Option<u64>,
-        events: Option<Arc<AsgiTracked>>,
     ) -> AsgiRequest {
         let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
-        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default(), events }
+        let sends_at_once = context.io.lock().as_ref().map_or(0, |io| io.sends_at_once()) as u64;
+        AsgiRequest { relay, key, helper, shared, wake, context, group, timeout, deadline, body_length, progress: Progress::default(), deferred: None, sends_at_once }
     }
 
     /// Has `wake` called whenever the task sends something that needs
-    /// relaying now (and once now, if it has sent something already).
-    pub fn on_message(&self, wake: impl Fn() + Send + Sync + 'static) {
-        if self.wake.set(Box::new(wake)).is_ok()
+    /// relaying now (and once now, if it has sent something already), or
+    /// `here` first when the task's thread may relay it itself (which calls
+    /// `pump_here`, and says false when it could not).
+    pub fn on_message(&self, wake: impl Fn() + Send + Sync + 'static, here: impl Fn() -> bool + Send + Sync + 'static) {
+        if self.wake.set(Waker { relay: Box::new(wake), here: Box::new(here) }).is_ok()
             && !self.relay.is_empty()
-            && let Some(wake) = self.wake.get()
+            && let Some(waker) = self.wake.get()
         {
-            wake();
+            (waker.relay)();
         }
     }
 
@@ -116,6 +120,11 @@ impl AsgiRequest {
     /// Relays what the task has sent so far, without waiting for more;
     /// Some once the request is over.
     pub fn pump(&mut self) -> Option<Outcome> {
+        if let Some(message) = self.deferred.take()
+            && let Some(outcome) = self.handle(message)
+        {
+            return Some(outcome);
+        }
         loop {
             match self.relay.try_recv() {
                 Ok(message) => {
@@ -126,6 +135,46 @@ impl AsgiRequest {
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => return Some(Outcome::Failed),
             }
+        }
+    }
+
+    /// As `pump`, on the task's own thread: only what needs neither a wait
+    /// (a body to read, a large piece to write, a file to open) nor the GIL
+    /// (a future to complete). Err when a relay thread is to do the rest;
+    /// what was taken and not done is left for its `pump`.
+    pub fn pump_here(&mut self) -> Result<Option<Outcome>, ()> {
+        if self.deferred.is_some() {
+            return Err(());
+        }
+        loop {
+            match self.relay.try_recv() {
+                Ok(message) if self.quick(&message) => {
+                    if let Some(outcome) = self.handle(message) {
+                        return Ok(Some(outcome));
+                    }
+                }
+                Ok(message) => {
+                    self.deferred = Some(message);
+                    return Err(());
+                }
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) => return Ok(Some(Outcome::Failed)),
+            }
+        }
+    }
+
+    /// Whether `pump_here` may act on `message`.
+    fn quick(&self, message: &Message) -> bool {
+        // Settling a waiting receive(), or publishing request_finished, takes the GIL.
+        let calm = self.progress.waiting.is_none() && self.shared.events.lock().is_none();
+        calm && match message {
+            Message::Start { .. } | Message::Done(_) => true,
+            Message::Body { data, future: None, .. } => {
+                // The head goes out with the first piece.
+                let head = self.progress.head.as_ref().map_or(0, |(_, headers)| headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>() + 16);
+                self.progress.body_sent + (head + data.len()) as u64 <= self.sends_at_once
+            }
+            _ => false,
         }
     }
 
@@ -163,6 +212,8 @@ impl AsgiRequest {
     }
 
     fn cancel(&mut self, level: Level, why: &str) -> Outcome {
+        // A task not yet started (still on its way to the loop) never starts.
+        self.shared.gone.store(true, Ordering::Release);
         self.context.log(level, &format!("mod_wsgi (pid={}): {why}, its task is cancelled.", std::process::id()));
         application_groups::with_group(&self.group, |py| {
             if let Err(err) = self.helper.bind(py).call_method1("cancel", (self.key,)) {
@@ -178,7 +229,7 @@ impl AsgiRequest {
     pub fn finish(mut self) {
         self.shared.gone.store(true, Ordering::Release);
         let waiting = self.progress.waiting.take();
-        let events = self.events.take();
+        let events = self.shared.events.lock().take();
         if waiting.is_some() || events.is_some() {
             application_groups::with_group(&self.group, |py| {
                 if let Some(waiting) = waiting {
@@ -350,15 +401,16 @@ impl AsgiRequest {
 
     /// The task ended: how the request ends.
     fn done(&mut self, failure: Option<Failure>) -> Outcome {
-        let pid = std::process::id();
+        // Only for the log: getpid is a system call, and this runs for every request.
+        let pid = std::process::id;
         let script = &self.context.script;
         let progress = &self.progress;
         match failure {
             Some(failure) => {
                 if failure.client_gone {
-                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={pid}): {}", failure.traceback.last().map_or("", String::as_str)));
+                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): {}", pid(), failure.traceback.last().map_or("", String::as_str)));
                 } else {
-                    self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script}'."));
+                    self.context.log(Level::Error, &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{script}'.", pid()));
                     for line in &failure.traceback {
                         self.context.log(Level::Error, line);
                     }
@@ -375,11 +427,11 @@ impl AsgiRequest {
             // Its response was on its way when the client left.
             None if progress.gone => Outcome::Aborted,
             None if progress.head_sent => {
-                self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI application '{script}' returned without completing its response."));
+                self.context.log(Level::Error, &format!("mod_wsgi (pid={}): ASGI application '{script}' returned without completing its response.", pid()));
                 Outcome::Aborted
             }
             None => {
-                self.context.log(Level::Error, &format!("mod_wsgi (pid={pid}): ASGI application '{script}' returned without starting a response."));
+                self.context.log(Level::Error, &format!("mod_wsgi (pid={}): ASGI application '{script}' returned without starting a response.", pid()));
                 Outcome::Failed
             }
         }
