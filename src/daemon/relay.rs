@@ -12,13 +12,12 @@
 //! when its client goes (see `AsgiRequest::watching`); a watcher thread
 //! waits for that word on those connections, and a relay thread reads it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::monitor::Busy;
 use super::os::{self, Epoll, Event};
@@ -45,12 +44,39 @@ struct Detached {
     watch: AtomicU64,
     /// The Apache child has sent something on the connection (its client went).
     heard: AtomicBool,
+    /// A relay thread found the request held by another (writing a large
+    /// body, say): the holder looks once more before it lets go.
+    again: AtomicBool,
+}
+
+/// Requests with something to relay, for the relay threads in turn. (A
+/// thread waiting here sleeps at once: a channel's spinning wait costs a
+/// busy process more than it saves.)
+#[derive(Default)]
+struct Woken {
+    queue: Mutex<VecDeque<Arc<Detached>>>,
+    ready: Condvar,
+}
+
+impl Woken {
+    fn push(&self, detached: Arc<Detached>) {
+        self.queue.lock().push_back(detached);
+        self.ready.notify_one();
+    }
+
+    /// The next request woken, waiting up to `within` for one.
+    fn next(&self, within: Duration) -> Option<Arc<Detached>> {
+        let mut queue = self.queue.lock();
+        if queue.is_empty() {
+            self.ready.wait_for(&mut queue, within);
+        }
+        queue.pop_front()
+    }
 }
 
 pub struct Relays {
     finish: Box<Finish>,
-    wakes: Sender<Arc<Detached>>,
-    woken: Receiver<Arc<Detached>>,
+    woken: Arc<Woken>,
     live: Mutex<Vec<Arc<Detached>>>,
     /// The connections of requests whose Apache child watches for the
     /// client going (None if the set could not be made: nobody hears of it).
@@ -64,24 +90,23 @@ pub type Finish = dyn Fn(Conn, u64, Outcome) + Send + Sync;
 
 impl Relays {
     pub fn new(finish: Box<Finish>) -> Relays {
-        let (wakes, woken) = crossbeam_channel::unbounded();
-        Relays { finish, wakes, woken, live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
+        Relays { finish, woken: Arc::default(), live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
     }
 
     /// Takes over a request its worker started.
     pub fn adopt(self: &Arc<Self>, held: Held) {
         let deadline = held.request.deadline();
-        let detached = Arc::new(Detached { held: Mutex::new(None), deadline, watch: AtomicU64::new(0), heard: AtomicBool::new(false) });
+        let detached = Arc::new(Detached { held: Mutex::new(None), deadline, watch: AtomicU64::new(0), heard: AtomicBool::new(false), again: AtomicBool::new(false) });
         self.live.lock().push(detached.clone());
         let (weak, relays) = (Arc::downgrade(&detached), Arc::downgrade(self));
-        let wakes = self.wakes.clone();
+        let woken = self.woken.clone();
         let mut slot = detached.held.lock();
         let held = slot.insert(held);
         let wake = {
             let weak = weak.clone();
             move || {
                 if let Some(detached) = weak.upgrade() {
-                    let _ = wakes.send(detached);
+                    woken.push(detached);
                 }
             }
         };
@@ -90,6 +115,17 @@ impl Relays {
             _ => false,
         };
         held.request.on_message(wake, here);
+        self.let_go(&detached, slot);
+    }
+
+    /// Lets go of a request held other than by `pump` (which looks again
+    /// itself): a relay thread that found it held meanwhile left word, and
+    /// one is woken to look.
+    fn let_go(&self, detached: &Arc<Detached>, slot: parking_lot::MutexGuard<'_, Option<Held>>) {
+        drop(slot);
+        if detached.again.load(Ordering::SeqCst) {
+            self.woken.push(detached.clone());
+        }
     }
 
     /// A relay thread's life: until `done` (no worker left) and no request
@@ -98,9 +134,9 @@ impl Relays {
     pub fn run(&self, done: &AtomicBool, linger: Duration) {
         let mut done_at = None;
         loop {
-            match self.woken.recv_timeout(TICK) {
-                Ok(detached) => self.pump(&detached),
-                Err(_) => {
+            match self.woken.next(TICK) {
+                Some(detached) => self.pump(&detached),
+                None => {
                     self.expire_due();
                     if done.load(Ordering::Acquire) {
                         if self.live.lock().is_empty() {
@@ -129,7 +165,7 @@ impl Relays {
                 let detached = self.watching.lock().get(&event.data()).and_then(Weak::upgrade);
                 if let Some(detached) = detached {
                     detached.heard.store(true, Ordering::Release);
-                    let _ = self.wakes.send(detached);
+                    self.woken.push(detached);
                 }
             }
         }
@@ -152,20 +188,28 @@ impl Relays {
     }
 
     /// Relays what the request's task has sent; ends the exchange once it is over.
+    /// A thread that finds the request held leaves word (`again`) and goes,
+    /// rather than wait while the holder writes.
     fn pump(&self, detached: &Arc<Detached>) {
-        let mut slot = detached.held.lock();
-        let Some(held) = slot.as_mut() else { return };
-        if detached.heard.swap(false, Ordering::AcqRel) {
-            self.hear(detached, held);
-        }
-        let outcome = held.request.pump();
-        if outcome.is_none() && held.request.watching() && detached.watch.load(Ordering::Acquire) == 0 {
-            self.watch(detached, held);
-        }
-        if let Some(outcome) = outcome {
-            let held = slot.take().expect("checked");
-            drop(slot);
-            self.end(detached, held, outcome);
+        detached.again.store(true, Ordering::SeqCst);
+        while detached.again.load(Ordering::SeqCst) {
+            let Some(mut slot) = detached.held.try_lock() else { return };
+            // From here on what is sent is seen by this pass, or leaves word for another.
+            detached.again.store(false, Ordering::SeqCst);
+            let Some(held) = slot.as_mut() else { return };
+            if detached.heard.swap(false, Ordering::AcqRel) {
+                self.hear(detached, held);
+            }
+            let outcome = held.request.pump();
+            if outcome.is_none() && held.request.watching() && detached.watch.load(Ordering::Acquire) == 0 {
+                self.watch(detached, held);
+            }
+            if let Some(outcome) = outcome {
+                let held = slot.take().expect("checked");
+                drop(slot);
+                self.end(detached, held, outcome);
+                return;
+            }
         }
     }
 
@@ -178,17 +222,20 @@ impl Relays {
         let Some(mut slot) = detached.held.try_lock() else { return false };
         let Some(held) = slot.as_mut() else { return true };
         if detached.heard.load(Ordering::Acquire) {
+            self.let_go(detached, slot);
             return false;
         }
         match held.request.pump_here() {
-            Ok(None) => true,
             Ok(Some(outcome)) => {
                 let held = slot.take().expect("checked");
                 drop(slot);
                 self.end(detached, held, outcome);
                 true
             }
-            Err(_) => false,
+            pumped => {
+                self.let_go(detached, slot);
+                pumped.is_ok()
+            }
         }
     }
 
