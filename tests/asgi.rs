@@ -240,6 +240,38 @@ fn response_bodies_of_every_size_reach_the_client_byte_exact() {
 }
 
 #[test]
+fn a_response_before_a_slow_body_has_come_holds_up_no_other_request() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    use std::io::{Read, Write};
+    // The app answers without reading the body; ending the exchange then reads the rest of
+    // it as the client sends it, which is not the event loop's to wait for.
+    let s = plain_server();
+    assert_eq!(s.get("/plain/ignore-body").status, 200);
+    let total = 3 << 20;
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", s.port())).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(slow, "POST /plain/ignore-body HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {total}\r\n\r\n").unwrap();
+    // Past request-buffer-size (1 MiB): the request goes to the daemon with its body under way.
+    let first = 3 << 19;
+    slow.write_all(&vec![b'x'; first]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = s.get("/plain/scope");
+        assert_eq!(r.status, 200, "{}", s.error_log());
+        assert!(started.elapsed() < Duration::from_secs(1), "a request took {:?} while a body trickled in", started.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    slow.write_all(&vec![b'x'; total - first]).unwrap();
+    let mut response = Vec::new();
+    slow.read_to_end(&mut response).expect("the slow request's response");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("ignored"), "{text}");
+}
+
+#[test]
 fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
     if no_asgi_in_the_reference() {
         return;

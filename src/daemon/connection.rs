@@ -140,6 +140,11 @@ impl RequestIo for DaemonIo {
         c.wire.send_with_file(&protocol::response_file_frame(offset, len), file)
     }
 
+    fn body_is_here(&self) -> bool {
+        let c = self.conn.lock();
+        c.body.ends_within(c.wire.buffered())
+    }
+
     fn watch_client(&mut self) -> std::io::Result<bool> {
         let c = &mut *self.conn.lock();
         // The body's end marker may still be on its way after its last byte:

@@ -607,6 +607,25 @@ impl BodyCursor {
         Ok(())
     }
 
+    /// Whether `drain` reads no more than `buffered` (what the wire holds
+    /// unread): the rest of the body, to its end marker, is there, or the
+    /// body is over (or failed, which `drain` reports at once).
+    pub fn ends_within(&self, buffered: &[u8]) -> bool {
+        if self.state != BodyState::Open {
+            return true;
+        }
+        let mut at = self.remaining;
+        loop {
+            let Some(header) = buffered.get(at..at + HEADER_LEN) else { return false };
+            let header: &[u8; HEADER_LEN] = header.try_into().expect("HEADER_LEN bytes");
+            match parse_frame_header(header) {
+                Ok(h) if h.kind == FrameKind::BodyChunk => at += HEADER_LEN + h.len,
+                // The end, or what drain fails on at once.
+                _ => return true,
+            }
+        }
+    }
+
     /// True once the end marker has been read.
     pub fn finished(&self) -> bool {
         self.state == BodyState::Finished
@@ -1100,6 +1119,32 @@ impl<'b> Decoder<'b> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_body_ends_within_what_is_buffered_only_up_to_its_end_marker() {
+        let mut wire = Vec::new();
+        write_body_chunk(&mut wire, b"abc").unwrap();
+        write_body_chunk(&mut wire, b"de").unwrap();
+        write_body_end(&mut wire).unwrap();
+        let cursor = BodyCursor::new();
+        assert!(cursor.ends_within(&wire));
+        // Short of the end marker, or of a chunk's payload: more is to be read.
+        assert!(!cursor.ends_within(&wire[..wire.len() - 1]));
+        assert!(!cursor.ends_within(&wire[..HEADER_LEN + 2]));
+        assert!(!cursor.ends_within(&[]));
+        // Part way into a chunk: its rest is skipped first.
+        let mut reader = &wire[..];
+        let mut cursor = BodyCursor::new();
+        let mut one = [0u8; 1];
+        assert_eq!(cursor.read(&mut reader, &mut one).unwrap(), 1);
+        assert!(cursor.ends_within(reader));
+        assert!(!cursor.ends_within(&reader[..2]));
+        // Over, or anything but a chunk next (drain stops there at once).
+        let mut ended = BodyCursor::new();
+        ended.drain(&mut &wire[..]).unwrap();
+        assert!(ended.ends_within(&[]));
+        assert!(BodyCursor::new().ends_within(&[0xEE, 0, 0, 0, 0]));
+    }
     use super::*;
     use std::io::Cursor;
 

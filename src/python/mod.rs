@@ -64,6 +64,11 @@ pub trait RequestIo: Send {
     fn sends_at_once(&self) -> usize {
         0
     }
+    /// Whether the rest of the request body has arrived, so that ending
+    /// the exchange (which reads what the application left) cannot wait.
+    fn body_is_here(&self) -> bool {
+        false
+    }
     /// Asks to hear when the client goes before the response is done (the
     /// daemon's Apache child then says so on the connection); false where
     /// nobody can tell.

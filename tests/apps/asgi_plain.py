@@ -131,6 +131,11 @@ async def application(scope, receive, send):
             await send({"type": "http.response.body", "body": PATTERN[j:j + size], "more_body": j + 1 < len(sizes)})
         if not sizes:
             await send({"type": "http.response.body", "body": b""})
+    elif path == "/ignore-body":
+        # Answers reading none of the body (after a moment: the daemon has
+        # handed the request over by then).
+        await asyncio.sleep(0.05)
+        await respond(send, 200, b"ignored")
     elif path == "/active":
         # The requests the mod_wsgi module counts as running (this one, once the others ended).
         import mod_wsgi

@@ -168,7 +168,9 @@ impl AsgiRequest {
         // Settling a waiting receive(), or publishing request_finished, takes the GIL.
         let calm = self.progress.waiting.is_none() && self.shared.events.lock().is_none();
         calm && match message {
-            Message::Start { .. } | Message::Done(_) => true,
+            Message::Start { .. } => true,
+            // Ending the exchange reads what is left of the request body.
+            Message::Done(_) => with_io(&self.context, |io| Ok(io.body_is_here())).unwrap_or(false),
             Message::Body { data, future: None, .. } => {
                 // The head goes out with the first piece.
                 let head = self.progress.head.as_ref().map_or(0, |(_, headers)| headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>() + 16);
