@@ -272,6 +272,39 @@ fn a_response_before_a_slow_body_has_come_holds_up_no_other_request() {
 }
 
 #[test]
+fn work_after_a_complete_response_holds_up_no_later_request() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    // One Apache child: its kept daemon connection is the one the next request takes.
+    let s = server()
+        .app("asgi_plain.py")
+        .workers(1, 8)
+        .config(
+            "WSGIDaemonProcess plain threads=5\n\
+             WSGIScriptAlias /plain @DIR@/asgi_plain.py process-group=plain application-group=%{GLOBAL}\n",
+        )
+        .start();
+    assert_eq!(s.get("/plain/scope").status, 200);
+    for round in 0..3 {
+        let started = Instant::now();
+        let r = s.get(["/plain/then-work", "/plain/then-work?big", "/plain/then-work?fail"][round]);
+        assert_eq!((r.status, r.text().trim_end()), (200, "answered"), "{}", s.error_log());
+        assert!(started.elapsed() < Duration::from_secs(1), "the response waited for the work after it: {:?}", started.elapsed());
+        let started = Instant::now();
+        assert_eq!(s.get("/plain/scope").status, 200);
+        assert!(started.elapsed() < Duration::from_secs(1), "the next request waited {:?} for the work after a response", started.elapsed());
+    }
+    // The work runs on: receive() gave it http.disconnect, and how it failed is logged.
+    let log = s.var_dir().join("lifespan.log");
+    let count = |what: &str| fs::read_to_string(&log).unwrap_or_default().matches(what).count();
+    assert_eq!(count("after the response http.disconnect"), 3);
+    wait_for(|| count("background work done") == 3, "the work after each response");
+    wait_for(|| s.error_log().contains("ValueError: the background work failed"), "the failed work's traceback in the error log");
+    assert!(s.error_log().contains("Exception occurred processing WSGI script"), "{}", s.error_log());
+}
+
+#[test]
 fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
     if no_asgi_in_the_reference() {
         return;

@@ -131,6 +131,18 @@ async def application(scope, receive, send):
             await send({"type": "http.response.body", "body": PATTERN[j:j + size], "more_body": j + 1 < len(sizes)})
         if not sizes:
             await send({"type": "http.response.body", "body": b""})
+    elif path == "/then-work":
+        # Work after the response is complete (a background task, as
+        # Starlette's BackgroundTasks runs them), which may fail.
+        # A large body goes out from a relay thread, with the receive()
+        # below already asked.
+        big = scope["query_string"] == b"big"
+        await respond(send, 200, b"answered" + (b" " * 100000 if big else b""))
+        note("after the response " + (await receive())["type"])
+        await asyncio.sleep(3)
+        note("background work done")
+        if scope["query_string"] == b"fail":
+            raise ValueError("the background work failed")
     elif path == "/ignore-body":
         # Answers reading none of the body (after a moment: the daemon has
         # handed the request over by then).

@@ -15,6 +15,8 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::super::events::AsgiTracked;
 use super::super::response::check_header;
+use super::super::Level;
+use super::super::context::RequestContext;
 use super::super::wsgi::ClientGone;
 use super::bell::Bell;
 use super::piece::Piece;
@@ -51,6 +53,22 @@ pub(super) struct Failure {
     pub client_gone: bool,
 }
 
+impl Failure {
+    /// Logs it in the request's context (the server's once that is over):
+    /// the traceback, or a line at debug level when the client went away.
+    pub fn log(&self, context: &RequestContext) {
+        let pid = std::process::id();
+        if self.client_gone {
+            context.log(Level::Debug, &format!("mod_wsgi (pid={pid}): {}", self.traceback.last().map_or("", String::as_str)));
+        } else {
+            context.log(Level::Error, &format!("mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{}'.", context.script));
+            for line in &self.traceback {
+                context.log(Level::Error, line);
+            }
+        }
+    }
+}
+
 /// Who relays what the task sends (see `AsgiRequest::on_message`).
 pub(super) struct Waker {
     /// Wakes a relay thread.
@@ -81,6 +99,12 @@ pub(super) struct Shared {
     /// With event subscribers: the request in the mod_wsgi module, for
     /// request_finished as the exchange ends.
     pub events: parking_lot::Mutex<Option<Arc<AsgiTracked>>>,
+    /// The exchange has ended (`AsgiRequest::finish`): nobody reads what
+    /// the task passes any more.
+    pub over: AtomicBool,
+    /// Held while a message is passed, and while the exchange is ended: a
+    /// message passed after the end comes back to the task.
+    pub closing: parking_lot::Mutex<()>,
 }
 
 impl Shared {
@@ -109,20 +133,33 @@ pub(super) struct Channel {
     events: Arc<AsgiTracked>,
     /// The loop's, for the body pieces sent in place.
     bell: Arc<Bell>,
+    /// For a failure logged once the exchange is over.
+    context: Arc<RequestContext>,
 }
 
 impl Channel {
-    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>, events: Arc<AsgiTracked>, bell: Arc<Bell>) -> Channel {
-        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false), events, bell }
+    pub fn new(relay: Sender<Message>, wake: Arc<OnceLock<Waker>>, shared: Arc<Shared>, events: Arc<AsgiTracked>, bell: Arc<Bell>, context: Arc<RequestContext>) -> Channel {
+        Channel { relay, wake, shared, started: AtomicBool::new(false), complete: AtomicBool::new(false), events, bell, context }
     }
 
     fn pass(&self, py: Python<'_>, message: Message) -> PyResult<()> {
+        self.offer(py, message).map_err(|_| gone())
+    }
+
+    /// Passes `message` on, or gives it back when the request is over.
+    fn offer(&self, py: Python<'_>, message: Message) -> Result<(), Message> {
         // The head waits for the first body piece anyway: no need to wake anyone for it.
         let urgent = !matches!(message, Message::Start { .. });
         // What may go out from this thread without waiting (`pump_here`
         // decides): the task's end, a body piece.
         let here = matches!(message, Message::Body { future: None, .. } | Message::Done(_));
-        self.relay.send(message).map_err(|_| gone())?;
+        {
+            let _closing = self.shared.closing.lock();
+            if self.shared.over.load(Ordering::Acquire) {
+                return Err(message);
+            }
+            self.relay.send(message).map_err(|refused| refused.0)?;
+        }
         if urgent && let Some(waker) = self.wake.get() {
             waker.wake(py, here);
         }
@@ -141,11 +178,18 @@ fn unexpected(kind: &str, when: &str) -> PyErr {
 
 #[pymethods]
 impl Channel {
-    /// Asks for the next event; returns the key its future is kept under.
-    fn receive(&self, py: Python<'_>) -> PyResult<u64> {
+    /// Asks for the next event; returns the key its future is kept under,
+    /// or None when the exchange is over (the response complete, or the
+    /// client gone): http.disconnect, at once.
+    fn receive(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        if self.shared.gone.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let key = next_key();
-        self.pass(py, Message::Receive(key))?;
-        Ok(key)
+        match self.pass(py, Message::Receive(key)) {
+            Ok(()) => Ok(Some(key)),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Passes a message on; returns the key of the future to await, or
@@ -153,11 +197,11 @@ impl Channel {
     fn send(&self, message: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
         let message = message.cast::<PyDict>().map_err(|_| PyTypeError::new_err("ASGI message must be a dict"))?;
         let kind: String = message.get_item("type")?.ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?.extract()?;
-        if self.shared.gone.load(Ordering::Acquire) {
-            return Err(gone());
-        }
         if self.complete.load(Ordering::Relaxed) {
             return Err(unexpected(&kind, "after response already completed"));
+        }
+        if self.shared.gone.load(Ordering::Acquire) {
+            return Err(gone());
         }
         let started = self.started.load(Ordering::Relaxed);
         match kind.as_str() {
@@ -213,7 +257,14 @@ impl Channel {
             Failure { client_gone: err.is_instance_of::<ClientGone>(py), traceback: traceback(py, &err) }
         });
         self.events.task_ended(py);
-        let _ = self.pass(py, Message::Done(failure));
+        // Once the exchange is over nobody reads what is passed: logged here.
+        let unpassed = match self.offer(py, Message::Done(failure)) {
+            Err(Message::Done(failure)) => failure,
+            _ => None,
+        };
+        if let Some(failure) = unpassed {
+            failure.log(&self.context);
+        }
     }
 }
 

@@ -83,6 +83,9 @@ async def _call(app, scope, channel, request, data):
 
     async def receive():
         key = channel.receive()
+        if key is None:
+            # The exchange is over (the response complete, or the client gone).
+            return {"type": "http.disconnect"}
         future = _futures[key] = running.create_future()
         mine.append(key)
         return await future

@@ -158,7 +158,7 @@ impl Inbox {
                 return Ok(None);
             }
             let data = events.request_data(py).clone();
-            let channel = Bound::new(py, Channel::new(relay.clone(), wake.clone(), shared.clone(), events, self.bell.clone()))?;
+            let channel = Bound::new(py, Channel::new(relay.clone(), wake.clone(), shared.clone(), events, self.bell.clone(), context.clone()))?;
             Ok(Some((app, scope, channel, key, data).into_pyobject(py)?.into_any()))
         });
         match started {

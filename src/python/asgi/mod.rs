@@ -285,7 +285,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
     let (thread_id, _, _) = wsgi::count_request();
     let (events, app) = AsgiTracked::begin(py, context, info, thread_id, &scope, app.clone());
     let started = (|| -> PyResult<()> {
-        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone(), event_loop.inbox.get().bell.clone()))?;
+        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone(), event_loop.inbox.get().bell.clone(), context.clone()))?;
         helper.bind(py).call_method1("submit", (app, scope, channel, key, events.request_data(py)))?;
         Ok(())
     })();

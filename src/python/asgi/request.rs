@@ -169,15 +169,21 @@ impl AsgiRequest {
         let calm = self.progress.waiting.is_none() && self.shared.events.lock().is_none();
         calm && match message {
             Message::Start { .. } => true,
-            // Ending the exchange reads what is left of the request body.
-            Message::Done(_) => with_io(&self.context, |io| Ok(io.body_is_here())).unwrap_or(false),
-            Message::Body { data, future: None, .. } => {
+            Message::Done(_) => self.body_is_here(),
+            Message::Body { data, more, future: None } => {
                 // The head goes out with the first piece.
                 let head = self.progress.head.as_ref().map_or(0, |(_, headers)| headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>() + 16);
-                self.progress.body_sent + (head + data.len()) as u64 <= self.sends_at_once
+                // The last piece ends the exchange too (see `over`).
+                self.progress.body_sent + (head + data.len()) as u64 <= self.sends_at_once && (*more || self.body_is_here())
             }
             _ => false,
         }
+    }
+
+    /// Whether ending the exchange, which reads what is left of the request
+    /// body, cannot wait.
+    fn body_is_here(&self) -> bool {
+        with_io(&self.context, |io| Ok(io.body_is_here())).unwrap_or(false)
     }
 
     /// Relays until the request is over, waiting for the task meanwhile.
@@ -229,13 +235,36 @@ impl AsgiRequest {
     /// the task sends from now on raises, and subscribers hear
     /// request_finished.
     pub fn finish(mut self) {
-        self.shared.gone.store(true, Ordering::Release);
-        let waiting = self.progress.waiting.take();
+        // Under `closing`, so that what the task passes from now on comes
+        // back to it (see `Channel::offer`) rather than into a queue nobody reads.
+        let left: Vec<Message> = {
+            let _closing = self.shared.closing.lock();
+            self.shared.gone.store(true, Ordering::Release);
+            self.shared.over.store(true, Ordering::Release);
+            self.relay.try_iter().collect()
+        };
+        // What the task sent that the exchange did not get to (it ran on
+        // after its response was complete): a receive() gets http.disconnect,
+        // a send() waiting for its piece hears the client is gone, and how the
+        // task ended is logged.
+        let mut disconnect: Vec<u64> = self.progress.waiting.take().into_iter().collect();
+        let mut refused = Vec::new();
+        for message in left {
+            match message {
+                Message::Receive(key) => disconnect.push(key),
+                Message::Body { future: Some(key), .. } | Message::PathSend { future: key, .. } => refused.push(key),
+                Message::Done(Some(failure)) => failure.log(&self.context),
+                _ => {}
+            }
+        }
         let events = self.shared.events.lock().take();
-        if waiting.is_some() || events.is_some() {
+        if !disconnect.is_empty() || !refused.is_empty() || events.is_some() {
             application_groups::with_group(&self.group, |py| {
-                if let Some(waiting) = waiting {
-                    self.resolve_disconnect(py, waiting);
+                for key in disconnect {
+                    self.resolve_disconnect(py, key);
+                }
+                for key in refused {
+                    self.resolve(py, key, gone().value(py));
                 }
                 if let Some(events) = events {
                     events.end(py, self.progress.body_sent);
@@ -283,7 +312,7 @@ impl AsgiRequest {
                 self.shared.in_flight.fetch_sub(data.len(), Ordering::AcqRel);
                 self.progress.head_sent |= head.is_some() && sent.is_ok();
                 self.sent(sent, !more, future);
-                None
+                self.over()
             }
             Message::PathSend { path, future } => {
                 let head = self.progress.head.take();
@@ -305,10 +334,18 @@ impl AsgiRequest {
                 }
                 self.progress.head_sent |= head.is_some() && sent.is_ok();
                 self.sent(sent, true, Some(future));
-                None
+                self.over()
             }
             Message::Done(failure) => Some(self.done(failure)),
         }
+    }
+
+    /// Once the response is complete the exchange is over, whether or not
+    /// the task is: work it does after (a background task) holds up neither
+    /// the connection nor the next request on it. Its receive() then gives
+    /// http.disconnect, and an exception it ends with is still logged.
+    fn over(&self) -> Option<Outcome> {
+        self.progress.complete.then_some(Outcome::Sent)
     }
 
     /// After a write: the response is complete (`last`) or the client gone,
@@ -409,14 +446,7 @@ impl AsgiRequest {
         let progress = &self.progress;
         match failure {
             Some(failure) => {
-                if failure.client_gone {
-                    self.context.log(Level::Debug, &format!("mod_wsgi (pid={}): {}", pid(), failure.traceback.last().map_or("", String::as_str)));
-                } else {
-                    self.context.log(Level::Error, &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{script}'.", pid()));
-                    for line in &failure.traceback {
-                        self.context.log(Level::Error, line);
-                    }
-                }
+                failure.log(&self.context);
                 if progress.complete {
                     Outcome::Sent
                 } else if progress.head_sent {
