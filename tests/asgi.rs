@@ -305,6 +305,34 @@ fn work_after_a_complete_response_holds_up_no_later_request() {
 }
 
 #[test]
+fn a_chunked_request_body_is_taken_as_for_wsgi() {
+    if no_asgi_in_the_reference() {
+        return;
+    }
+    // Refused with 411 unless WSGIChunkedRequest On, as for WSGI; then streamed to the app.
+    let pieces: Vec<Vec<u8>> = (0..40).map(|i| support::pseudo_random_bytes(50_000 + i, i as u64)).collect();
+    let chunks: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+    let whole = pieces.concat();
+    let s = plain_server();
+    assert_eq!(s.post_chunked("/plain/scope", &chunks).status, 411);
+    let s = server()
+        .app("asgi_plain.py")
+        .config(
+            "WSGIChunkedRequest On\n\
+             WSGIDaemonProcess plain threads=5\n\
+             WSGIScriptAlias /plain @DIR@/asgi_plain.py process-group=plain application-group=%{GLOBAL}\n",
+        )
+        .start();
+    for _ in 0..3 {
+        let r = s.post_chunked("/plain/scope", &chunks);
+        assert_eq!(r.status, 200, "{}", s.error_log());
+        let got = parse_kv(&r.text());
+        assert_eq!(got["body_length"], whole.len().to_string());
+        assert_eq!(got["body_md5"], format!("'{}'", md5_hex(&whole)));
+    }
+}
+
+#[test]
 fn a_client_leaving_an_event_stream_is_seen_by_the_app() {
     if no_asgi_in_the_reference() {
         return;

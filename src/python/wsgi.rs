@@ -66,6 +66,11 @@ impl RequestInfo<'_> {
     pub fn cgi_var(&self, name: &[u8]) -> Option<&[u8]> {
         self.cgi.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v)
     }
+
+    /// The request body's length, when the request says it.
+    pub fn content_length(&self) -> Option<u64> {
+        self.cgi_var(b"CONTENT_LENGTH").and_then(|value| std::str::from_utf8(value).ok()?.parse().ok())
+    }
 }
 
 /// A request that owns what its [`RequestInfo`] borrows, so that it can be

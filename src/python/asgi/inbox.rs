@@ -109,8 +109,7 @@ impl Inbox {
     pub fn deliver(&self, route: u64, request: Box<dyn OwnedRequest>, context: &Arc<RequestContext>, helper: Arc<Py<pyo3::types::PyModule>>) -> Box<AsgiRequest> {
         let (timeout, group, body_length) = {
             let info = request.info();
-            let body_length = info.cgi_var(b"CONTENT_LENGTH").and_then(|value| std::str::from_utf8(value).ok()?.parse().ok());
-            (info.request_timeout, info.application_group.to_owned(), body_length)
+            (info.request_timeout, info.application_group.to_owned(), info.content_length())
         };
         let wake = Arc::new(OnceLock::new());
         let shared = Arc::new(Shared::default());

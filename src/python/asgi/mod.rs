@@ -298,7 +298,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
         // It ends itself at its deadline, not the process.
         io.untimed();
     }
-    let body_length = info.cgi_var(b"CONTENT_LENGTH").and_then(|value| std::str::from_utf8(value).ok()?.parse().ok());
+    let body_length = info.content_length();
     // With subscribers, request_finished comes at the end of the exchange.
     if events.has_subscribers() {
         shared.hand_events(&events);
