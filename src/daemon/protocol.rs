@@ -1119,32 +1119,6 @@ impl<'b> Decoder<'b> {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn a_body_ends_within_what_is_buffered_only_up_to_its_end_marker() {
-        let mut wire = Vec::new();
-        write_body_chunk(&mut wire, b"abc").unwrap();
-        write_body_chunk(&mut wire, b"de").unwrap();
-        write_body_end(&mut wire).unwrap();
-        let cursor = BodyCursor::new();
-        assert!(cursor.ends_within(&wire));
-        // Short of the end marker, or of a chunk's payload: more is to be read.
-        assert!(!cursor.ends_within(&wire[..wire.len() - 1]));
-        assert!(!cursor.ends_within(&wire[..HEADER_LEN + 2]));
-        assert!(!cursor.ends_within(&[]));
-        // Part way into a chunk: its rest is skipped first.
-        let mut reader = &wire[..];
-        let mut cursor = BodyCursor::new();
-        let mut one = [0u8; 1];
-        assert_eq!(cursor.read(&mut reader, &mut one).unwrap(), 1);
-        assert!(cursor.ends_within(reader));
-        assert!(!cursor.ends_within(&reader[..2]));
-        // Over, or anything but a chunk next (drain stops there at once).
-        let mut ended = BodyCursor::new();
-        ended.drain(&mut &wire[..]).unwrap();
-        assert!(ended.ends_within(&[]));
-        assert!(BodyCursor::new().ends_within(&[0xEE, 0, 0, 0, 0]));
-    }
     use super::*;
     use std::io::Cursor;
 
@@ -1959,6 +1933,32 @@ mod tests {
         read_request_head(&mut r).unwrap();
         let err = BodyReader::new(&mut r).read_to_end(&mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_body_ends_within_what_is_buffered_only_up_to_its_end_marker() {
+        let mut wire = Vec::new();
+        write_body_chunk(&mut wire, b"abc").unwrap();
+        write_body_chunk(&mut wire, b"de").unwrap();
+        write_body_end(&mut wire).unwrap();
+        let cursor = BodyCursor::new();
+        assert!(cursor.ends_within(&wire));
+        // Short of the end marker, or of a chunk's payload: more is to be read.
+        assert!(!cursor.ends_within(&wire[..wire.len() - 1]));
+        assert!(!cursor.ends_within(&wire[..HEADER_LEN + 2]));
+        assert!(!cursor.ends_within(&[]));
+        // Part way into a chunk: its rest is skipped first.
+        let mut reader = &wire[..];
+        let mut cursor = BodyCursor::new();
+        let mut one = [0u8; 1];
+        assert_eq!(cursor.read(&mut reader, &mut one).unwrap(), 1);
+        assert!(cursor.ends_within(reader));
+        assert!(!cursor.ends_within(&reader[..2]));
+        // Over, or anything but a chunk next (drain stops there at once).
+        let mut ended = BodyCursor::new();
+        ended.drain(&mut &wire[..]).unwrap();
+        assert!(ended.ends_within(&[]));
+        assert!(BodyCursor::new().ends_within(&[0xEE, 0, 0, 0, 0]));
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Woken {
 
 pub struct Relays {
     finish: Box<Finish>,
-    woken: Arc<Woken>,
+    woken: Woken,
     live: Mutex<Vec<Arc<Detached>>>,
     /// The connections of requests whose Apache child watches for the
     /// client going (None if the set could not be made: nobody hears of it).
@@ -90,7 +90,7 @@ pub type Finish = dyn Fn(Conn, u64, Outcome) + Send + Sync;
 
 impl Relays {
     pub fn new(finish: Box<Finish>) -> Relays {
-        Relays { finish, woken: Arc::default(), live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
+        Relays { finish, woken: Woken::default(), live: Mutex::new(Vec::new()), watched: Epoll::new().ok(), watching: Mutex::new(HashMap::new()), next_watch: AtomicU64::new(1) }
     }
 
     /// Takes over a request its worker started.
@@ -99,21 +99,18 @@ impl Relays {
         let detached = Arc::new(Detached { held: Mutex::new(None), deadline, watch: AtomicU64::new(0), heard: AtomicBool::new(false), again: AtomicBool::new(false) });
         self.live.lock().push(detached.clone());
         let (weak, relays) = (Arc::downgrade(&detached), Arc::downgrade(self));
-        let woken = self.woken.clone();
         let mut slot = detached.held.lock();
         let held = slot.insert(held);
+        let both = move || Some((relays.upgrade()?, weak.upgrade()?));
         let wake = {
-            let weak = weak.clone();
+            let both = both.clone();
             move || {
-                if let Some(detached) = weak.upgrade() {
-                    woken.push(detached);
+                if let Some((relays, detached)) = both() {
+                    relays.woken.push(detached);
                 }
             }
         };
-        let here = move || match (relays.upgrade(), weak.upgrade()) {
-            (Some(relays), Some(detached)) => relays.pump_here(&detached),
-            _ => false,
-        };
+        let here = move || both().is_some_and(|(relays, detached)| relays.pump_here(&detached));
         held.request.on_message(wake, here);
         self.let_go(&detached, slot);
     }

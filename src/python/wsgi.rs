@@ -144,38 +144,49 @@ pub enum Ran {
 /// Runs one request through the application named by `info`.
 pub fn run(info: &RequestInfo<'_>, io: Box<dyn RequestIo>) -> Outcome {
     let context = RequestContext::new(io, info.script_filename.to_owned());
-    match run_here(info, context) {
-        Ran::Done(outcome) => outcome,
-        Ran::Asgi(mut request) => {
-            let outcome = request.run_to_end();
-            request.finish();
-            outcome
-        }
-    }
+    // An ASGI application is refused outside a daemon (`asgi::learn`), so
+    // every request here ends as WSGI.
+    run_here(info, &context).unwrap_or(Outcome::Failed)
 }
 
 /// Runs one request; an ASGI one is returned running, for the caller to
 /// relay (so that the thread need not wait for it).
 pub fn run_detachable(request: Box<dyn OwnedRequest>, io: Box<dyn RequestIo>) -> Ran {
     let context = RequestContext::new(io, request.script_filename().to_owned());
+    let request = match asgi::dispatch(request, &context) {
+        Ok(started) => return Ran::Asgi(started),
+        Err(request) => request,
+    };
+    if let Some(outcome) = run_here(&request.info(), &context) {
+        return Ran::Done(outcome);
+    }
+    // An ASGI application its event loop has just come to know.
     match asgi::dispatch(request, &context) {
         Ok(started) => Ran::Asgi(started),
-        Err(request) => run_here(&request.info(), context),
+        Err(_) => {
+            let script = &context.script;
+            context.log(Level::Error, &format!("mod_wsgi (pid={}): ASGI application '{script}' changed while its first request was started.", std::process::id()));
+            context.close();
+            Ran::Done(Outcome::Failed)
+        }
     }
 }
 
-fn run_here(info: &RequestInfo<'_>, context: Arc<RequestContext>) -> Ran {
-    let _current = Current::enter(&context);
+/// Runs the request on this thread: Some(how it ended) for a WSGI
+/// application; None for an ASGI one, now known to its event loop, which
+/// takes the request (`asgi::dispatch`).
+fn run_here(info: &RequestInfo<'_>, context: &Arc<RequestContext>) -> Option<Outcome> {
+    let _current = Current::enter(context);
     let called = application_groups::with_group(info.application_group, |py| {
         let errors = Bound::new(py, LogStream::for_request(context.clone()));
         match errors {
             Ok(errors) => {
-                let result = call(py, info, &context, &errors);
+                let result = call(py, info, context, &errors);
                 errors.get().flush_pending();
                 result
             }
             Err(err) => {
-                log_exception(py, &context, err);
+                log_exception(py, context, err);
                 Called::Wsgi(Outcome::Failed, None)
             }
         }
@@ -183,12 +194,12 @@ fn run_here(info: &RequestInfo<'_>, context: Arc<RequestContext>) -> Ran {
     match called {
         Called::Wsgi(outcome, buffered) => {
             if let Some(buffered) = buffered {
-                buffered.send(&context);
+                buffered.send(context);
             }
             context.close();
-            Ran::Done(outcome)
+            Some(outcome)
         }
-        Called::Asgi(request) => Ran::Asgi(request),
+        Called::Asgi => None,
     }
 }
 
@@ -250,8 +261,8 @@ impl Buffered {
 enum Called {
     /// A WSGI response, done or (small) buffered to send.
     Wsgi(Outcome, Option<Buffered>),
-    /// An ASGI application's task, whose I/O is to be relayed.
-    Asgi(Box<asgi::AsgiRequest>),
+    /// An ASGI application, ready on its event loop for the request.
+    Asgi,
 }
 
 fn call(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, errors: &Bound<'_, LogStream>) -> Called {
@@ -294,7 +305,7 @@ fn asgi_or_wsgi(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestCon
     };
     match asgi::wanted(info.interface, &app) {
         Ok(false) => {}
-        Ok(true) => return asgi::start(py, info, context, &app).map(Called::Asgi),
+        Ok(true) => return asgi::learn(py, info, context, &app).map(|()| Called::Asgi),
         Err(err) => return Err(failure(py, context, err)),
     }
     let counts = count_request();

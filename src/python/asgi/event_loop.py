@@ -115,12 +115,6 @@ def _start(app, scope, channel, request, data):
     _tasks[request] = loop.create_task(_call(app, scope, channel, request, data))
 
 
-def submit(app, scope, channel, request, data):
-    """Starts the request's task, kept under `request` until it ends;
-    `data` is its mod_wsgi.request_data()."""
-    loop.call_soon_threadsafe(_start, app, scope, channel, request, data)
-
-
 def _cancel(request):
     task = _tasks.get(request)
     if task is not None:

@@ -5,8 +5,8 @@
 //! (`event_loop.py`, started with the group's first ASGI application). A
 //! request's task runs there. The first request for an application takes
 //! the GIL on its worker (to load the script, run lifespan startup and see
-//! that the callable is ASGI); later ones are queued to the loop without
-//! it (`inbox`). What a task's receive() and send() ask for goes to
+//! that the callable is ASGI); every request, that one included, is queued
+//! to the loop (`inbox`), later ones without the GIL. What a task's receive() and send() ask for goes to
 //! whoever holds its [`AsgiRequest`]: the loop's own thread, with the GIL
 //! released, writes a small response and ends its exchange; the daemon's
 //! relay threads do the rest of the socket I/O and complete the futures the
@@ -24,7 +24,7 @@ pub use request::AsgiRequest;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -33,11 +33,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
 use super::context::RequestContext;
-use super::events::AsgiTracked;
-use super::wsgi::{self, Outcome, OwnedRequest, RequestInfo, log_exception};
+use super::wsgi::{Outcome, OwnedRequest, RequestInfo, log_exception};
 use super::{Level, application_groups};
 use crate::config::Interface;
-use channel::{Channel, Shared, next_key};
 use inbox::Inbox;
 
 /// Name of the helper module in each interpreter's sys.modules.
@@ -235,9 +233,10 @@ pub fn start_lifespan(py: Python<'_>, app: &Bound<'_, PyAny>, script: &str, grou
     }
 }
 
-/// Starts the request's task on the loop, after the application's lifespan
-/// startup; Err is how the request ends instead.
-pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<Box<AsgiRequest>, Outcome> {
+/// Readies the application's event loop for its requests (see `inbox`):
+/// lifespan startup, then the route by which they reach the loop. Err is
+/// how the request ends instead.
+pub fn learn(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContext>, app: &Bound<'_, PyAny>) -> Result<(), Outcome> {
     let pid = std::process::id();
     if info.daemon.is_none() {
         context.log(
@@ -253,8 +252,7 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
         log_exception(py, context, err);
         Outcome::Failed
     })?;
-    let helper = &event_loop.helper;
-    let state = match helper.bind(py).call_method1("app_state", (app, info.script_filename, STARTUP_WAIT)) {
+    let state = match event_loop.helper.bind(py).call_method1("app_state", (app, info.script_filename, STARTUP_WAIT)) {
         Ok(state) => state,
         Err(err) => {
             let script = info.script_filename;
@@ -272,38 +270,8 @@ pub fn start(py: Python<'_>, info: &RequestInfo<'_>, context: &Arc<RequestContex
             return Err(Outcome::Failed);
         }
     };
-    // Its next requests go straight to the loop.
     event_loop.inbox.get().learn(py, info, app, &state);
-    let wake = Arc::new(OnceLock::new());
-    let shared = Arc::new(Shared::default());
-    let (sender, relay) = crossbeam_channel::unbounded();
-    let key = next_key();
-    let scope = scope::scope(py, info, &state).map_err(|err| {
-        log_exception(py, context, err);
-        Outcome::Failed
-    })?;
-    let (thread_id, _, _) = wsgi::count_request();
-    let (events, app) = AsgiTracked::begin(py, context, info, thread_id, &scope, app.clone());
-    let started = (|| -> PyResult<()> {
-        let channel = Bound::new(py, Channel::new(sender, wake.clone(), shared.clone(), events.clone(), event_loop.inbox.get().bell.clone(), context.clone()))?;
-        helper.bind(py).call_method1("submit", (app, scope, channel, key, events.request_data(py)))?;
-        Ok(())
-    })();
-    if let Err(err) = started {
-        log_exception(py, context, err);
-        events.end(py, 0);
-        return Err(Outcome::Failed);
-    }
-    if let Some(io) = context.io.lock().as_mut() {
-        // It ends itself at its deadline, not the process.
-        io.untimed();
-    }
-    let body_length = info.content_length();
-    // With subscribers, request_finished comes at the end of the exchange.
-    if events.has_subscribers() {
-        shared.hand_events(&events);
-    }
-    Ok(Box::new(AsgiRequest::new(relay, key, helper.clone(), shared, wake, context.clone(), info.application_group.to_owned(), info.request_timeout, body_length)))
+    Ok(())
 }
 
 /// Starts the request on its application's event loop when that

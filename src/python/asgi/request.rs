@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule};
@@ -44,7 +44,7 @@ struct Progress {
 }
 
 /// An ASGI request whose task runs on the loop. Whoever holds it calls
-/// `pump` when woken (see `on_message`), or `run_to_end`, then `finish`.
+/// `pump` when woken (see `on_message`), then `finish`.
 pub struct AsgiRequest {
     pub(super) relay: Receiver<Message>,
     /// This request's key in the helper module (to cancel its task).
@@ -184,25 +184,6 @@ impl AsgiRequest {
     /// body, cannot wait.
     fn body_is_here(&self) -> bool {
         with_io(&self.context, |io| Ok(io.body_is_here())).unwrap_or(false)
-    }
-
-    /// Relays until the request is over, waiting for the task meanwhile.
-    pub fn run_to_end(&mut self) -> Outcome {
-        loop {
-            let message = match self.deadline {
-                Some(deadline) => self.relay.recv_deadline(deadline),
-                None => self.relay.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match message {
-                Ok(message) => {
-                    if let Some(outcome) = self.handle(message) {
-                        return outcome;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => return self.expire(),
-                Err(RecvTimeoutError::Disconnected) => return Outcome::Failed,
-            }
-        }
     }
 
     /// request-timeout= has passed: the task is cancelled, and the client
@@ -438,7 +419,8 @@ impl AsgiRequest {
         });
     }
 
-    /// The task ended: how the request ends.
+    /// The task ended before its response was complete (once it is, the
+    /// exchange is over: see `over`): how the request ends.
     fn done(&mut self, failure: Option<Failure>) -> Outcome {
         // Only for the log: getpid is a system call, and this runs for every request.
         let pid = std::process::id;
@@ -447,15 +429,8 @@ impl AsgiRequest {
         match failure {
             Some(failure) => {
                 failure.log(&self.context);
-                if progress.complete {
-                    Outcome::Sent
-                } else if progress.head_sent {
-                    Outcome::Aborted
-                } else {
-                    Outcome::Failed
-                }
+                if progress.head_sent { Outcome::Aborted } else { Outcome::Failed }
             }
-            None if progress.complete => Outcome::Sent,
             // Its response was on its way when the client left.
             None if progress.gone => Outcome::Aborted,
             None if progress.head_sent => {
